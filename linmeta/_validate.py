@@ -1,0 +1,86 @@
+"""Input validation at the public boundary.
+
+Every helper raises :class:`ValueError` with a message that names the argument,
+says what was expected and, where there is one, how to fix it.  Inside the
+engine the types are trusted.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .backend import to_numpy
+
+
+def positive_int(name: str, value, *, allow_zero: bool = False) -> int:
+    """Return ``value`` as an int, or raise if it is not a (non-negative) integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    lo = 0 if allow_zero else 1
+    if value < lo:
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a {kind} integer, got {value}")
+    return int(value)
+
+
+def finite_float(name: str, value, *, positive: bool = False, non_negative: bool = False) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    if non_negative and value < 0:
+        raise ValueError(f"{name} must be non-negative, got {value}")
+    return value
+
+
+def finite_array(name: str, x):
+    """Raise if ``x`` (numpy or torch) holds a NaN or an infinity; return ``x``."""
+    arr = to_numpy(x)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(
+            f"{name} contains {bad} non-finite value(s) (NaN or inf); clean or drop those entries"
+        )
+    return x
+
+
+def shape(name: str, x, expected: tuple, what: str = "") -> None:
+    """Check the trailing dimensions of ``x`` against ``expected`` (``None`` = any)."""
+    got = tuple(x.shape)
+    if len(got) < len(expected) or any(
+        e is not None and g != e for g, e in zip(got[len(got) - len(expected):], expected)
+    ):
+        pretty = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
+        suffix = f" ({what})" if what else ""
+        raise ValueError(f"{name} must have trailing shape {pretty}{suffix}, got shape {got}")
+
+
+def psd_matrix(name: str, cov, *, tol: float = 1e-10) -> np.ndarray:
+    """Check that ``cov`` (..., n, n) is finite, symmetric and positive semi-definite."""
+    cov = np.asarray(cov, dtype=float)
+    if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
+        raise ValueError(f"{name} must be a square matrix (..., n, n), got shape {cov.shape}")
+    finite_array(name, cov)
+    scale = max(1.0, float(np.max(np.abs(cov)))) if cov.size else 1.0
+    asym = float(np.max(np.abs(cov - np.swapaxes(cov, -1, -2)))) if cov.size else 0.0
+    if asym > tol * scale:
+        raise ValueError(
+            f"{name} must be symmetric; max |C - C^T| = {asym:.3g}. Pass (C + C.T) / 2 if this is round-off"
+        )
+    lam_min = float(np.min(np.linalg.eigvalsh(cov))) if cov.size else 0.0
+    if lam_min < -tol * scale:
+        raise ValueError(
+            f"{name} must be positive semi-definite; its smallest eigenvalue is {lam_min:.3g}. "
+            "Build it as L @ L.T or clip negative eigenvalues"
+        )
+    return cov
+
+
+def one_of(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {sorted(map(str, allowed))}, got {value!r}")

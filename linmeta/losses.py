@@ -1,0 +1,205 @@
+"""Task losses as functions of the end-to-end linear map ``M`` (out x d).
+
+A loss object is a thin frozen dataclass holding batched arrays with a task
+axis.  Each implements the same small interface, used by the inner loop and the
+meta-gradient:
+
+``value(M)``
+    the loss, shape ``(*batch, T)``;
+``grad(M)``
+    its gradient in ``M``, shape ``(*batch, T, out, d)``;
+``hess_action(M, dM)``
+    the Hessian in ``M`` applied to a direction ``dM``, same shape as ``grad``.
+
+``M`` may carry the task axis or broadcast against it (shape ``(*batch, 1, out, d)``).
+All methods are written against the array API, so numpy and torch arrays both work,
+and complex inputs pass through unchanged (no conjugation), which makes
+complex-step differentiation of the quadratic loss exact.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _validate
+from .backend import namespace, to_backend, to_numpy
+
+
+def _loss_to(loss, backend: str, device=None):
+    fields = {f.name: to_backend(getattr(loss, f.name), backend, device) for f in dataclasses.fields(loss)}
+    return type(loss)(**fields)
+
+
+def _take(loss, index):
+    """Select tasks along the task axis (axis ``-1`` of the per-task scalars)."""
+    fields = {}
+    for f in dataclasses.fields(loss):
+        arr = getattr(loss, f.name)
+        nd_tail = loss._tail_ndim[f.name]
+        axis = arr.ndim - nd_tail - 1
+        fields[f.name] = np.take(to_numpy(arr), index, axis=axis)
+    return type(loss)(**fields)
+
+
+@dataclass(frozen=True)
+class QuadraticLoss:
+    r"""The quadratic loss :math:`\tfrac12\operatorname{tr}(M A M^\top) - \operatorname{tr}(M B) + c`.
+
+    This is every linear-regression task, population or K-shot (see ``design.md``):
+    population: ``A = Σ``, ``B = Σ W*ᵀ``, ``c = ½ tr(W* Σ W*ᵀ) + ½ out σ²``;
+    sample (X, Y): ``A = XᵀX/K``, ``B = XᵀY/K``, ``c = ‖Y‖²/(2K)``.
+
+    Parameters
+    ----------
+    A : array (*batch, T, d, d), symmetric PSD second moment of the inputs
+    B : array (*batch, T, d, out), input-output cross moment
+    c : array (*batch, T), half the output second moment
+    """
+
+    A: object
+    B: object
+    c: object
+
+    _tail_ndim = {"A": 2, "B": 2, "c": 0}
+
+    @property
+    def d(self) -> int:
+        return int(self.A.shape[-1])
+
+    @property
+    def out(self) -> int:
+        return int(self.B.shape[-1])
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.A.shape[-3])
+
+    @property
+    def batch_shape(self) -> tuple:
+        return tuple(self.A.shape[:-3])
+
+    def value(self, M):
+        xp = namespace(M, self.A)
+        MA = M @ self.A
+        return 0.5 * xp.sum(MA * M, axis=(-2, -1)) - xp.sum(M * self.B.mT, axis=(-2, -1)) + self.c
+
+    def grad(self, M):
+        return M @ self.A - self.B.mT
+
+    def hess_action(self, M, dM):
+        return dM @ self.A
+
+    def curvature_max(self):
+        """Largest eigenvalue of ``A`` per task, shape ``(*batch, T)`` (numpy)."""
+        return np.linalg.eigvalsh(to_numpy(self.A))[..., -1]
+
+    def optimum(self):
+        """Least-squares minimiser ``M* = Bᵀ A⁺`` per task, shape ``(*batch, T, out, d)`` (numpy)."""
+        A = to_numpy(self.A)
+        return np.swapaxes(np.linalg.pinv(A, hermitian=True) @ to_numpy(self.B), -1, -2)
+
+    def to(self, backend: str, device=None) -> "QuadraticLoss":
+        return _loss_to(self, backend, device)
+
+    def take(self, index) -> "QuadraticLoss":
+        return _take(self, index)
+
+
+def _sigmoid(xp, z):
+    # stable for large |z|: never exponentiates a positive number
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+@dataclass(frozen=True)
+class LogisticLoss:
+    r"""Binary cross-entropy of a scalar-output linear map on samples.
+
+    ``loss(M) = mean_i [softplus(z_i) - y_i z_i]`` with logits ``z_i = M x_i``.
+
+    Parameters
+    ----------
+    X : array (*batch, T, n, d), inputs
+    y : array (*batch, T, n), labels in {0, 1} (soft labels in [0, 1] allowed)
+    """
+
+    X: object
+    y: object
+
+    _tail_ndim = {"X": 2, "y": 1}
+
+    @property
+    def d(self) -> int:
+        return int(self.X.shape[-1])
+
+    @property
+    def out(self) -> int:
+        return 1
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.X.shape[-3])
+
+    @property
+    def batch_shape(self) -> tuple:
+        return tuple(self.X.shape[:-3])
+
+    def _logits(self, M):
+        return (self.X @ M.mT)[..., 0]
+
+    def value(self, M):
+        xp = namespace(M, self.X)
+        z = self._logits(M)
+        softplus = xp.where(z > 0, z, 0.0 * z) + xp.log1p(xp.exp(-xp.abs(z)))
+        return xp.mean(softplus - self.y * z, axis=-1)
+
+    def grad(self, M):
+        xp = namespace(M, self.X)
+        z = self._logits(M)
+        r = (_sigmoid(xp, z) - self.y)[..., None, :]
+        return (r @ self.X) / self.X.shape[-2]
+
+    def hess_action(self, M, dM):
+        xp = namespace(M, self.X)
+        z = self._logits(M)
+        s = _sigmoid(xp, z)
+        dz = (self.X @ dM.mT)[..., 0]
+        return ((s * (1.0 - s) * dz)[..., None, :] @ self.X) / self.X.shape[-2]
+
+    def accuracy(self, M):
+        """Fraction of correctly classified samples per task, shape ``(*batch, T)``."""
+        xp = namespace(M, self.X)
+        pred = xp.astype(self._logits(M) > 0, self.X.dtype)
+        return xp.mean(xp.astype(pred == (self.y > 0.5), self.X.dtype), axis=-1)
+
+    def curvature_max(self):
+        """Upper bound ¼ λ_max(XᵀX/n) on the largest Hessian eigenvalue per task (numpy)."""
+        X = to_numpy(self.X)
+        return 0.25 * np.linalg.eigvalsh(np.swapaxes(X, -1, -2) @ X / X.shape[-2])[..., -1]
+
+    def to(self, backend: str, device=None) -> "LogisticLoss":
+        return _loss_to(self, backend, device)
+
+    def take(self, index) -> "LogisticLoss":
+        return _take(self, index)
+
+
+def sample_moments(X, Y) -> QuadraticLoss:
+    """Moments of the mean squared loss ``½‖Y - X Mᵀ‖²/n`` on samples.
+
+    Parameters
+    ----------
+    X : array (*batch, T, n, d)
+    Y : array (*batch, T, n, out)
+    """
+    _validate.finite_array("X", X)
+    _validate.finite_array("Y", Y)
+    if X.shape[:-1] != Y.shape[:-1]:
+        raise ValueError(
+            f"X and Y must share their leading shape (*batch, T, n); got X {tuple(X.shape)} and Y {tuple(Y.shape)}"
+        )
+    xp = namespace(X, Y)
+    n = X.shape[-2]
+    return QuadraticLoss(A=X.mT @ X / n, B=X.mT @ Y / n, c=0.5 * xp.sum(Y * Y, axis=(-2, -1)) / n)

@@ -1,0 +1,169 @@
+"""Deep linear networks: parameters, initialisation, end-to-end map and partial products.
+
+A model of depth L is a tuple of layer matrices ``(W_1, ..., W_L)`` with
+``W_l`` of shape ``(*runs, n_l, n_{l-1})``, ``n_0 = d`` and ``n_L = out``.  Its
+end-to-end map is ``M = W_L ⋯ W_1`` (``(*runs, out, d)``).  ``L = 1`` is the
+shallow model.  The optional leading run axis holds many independent models in
+one array.  In code, layers are indexed from 0: ``params[l]`` is ``W_{l+1}``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _validate
+from .backend import to_numpy
+from .tasks import as_generator
+
+INIT_SCHEMES = ("gaussian", "orthogonal", "balanced", "zero_head")
+
+
+def layer_sizes(params) -> tuple:
+    """``(d, n_1, ..., n_L)`` of a model."""
+    return (int(params[0].shape[-1]),) + tuple(int(W.shape[-2]) for W in params)
+
+
+def run_shape(params) -> tuple:
+    return tuple(params[0].shape[:-2])
+
+
+def validate_params(params, name: str = "params") -> tuple:
+    """Check that ``params`` is a non-empty chain of finite matrices with matching sizes and run axes."""
+    if not isinstance(params, (tuple, list)) or len(params) == 0:
+        raise ValueError(f"{name} must be a non-empty tuple of layer matrices (W_1, ..., W_L)")
+    runs = None
+    for l, W in enumerate(params):
+        if getattr(W, "ndim", 0) < 2:
+            raise ValueError(f"{name}[{l}] must be a matrix of shape (*runs, n_out, n_in), got {getattr(W, 'shape', W)!r}")
+        _validate.finite_array(f"{name}[{l}]", W)
+        if runs is None:
+            runs = tuple(W.shape[:-2])
+        elif tuple(W.shape[:-2]) != runs:
+            raise ValueError(f"{name}[{l}] has run shape {tuple(W.shape[:-2])}, but {name}[0] has {runs}")
+        if l > 0 and W.shape[-1] != params[l - 1].shape[-2]:
+            raise ValueError(
+                f"{name}[{l}] takes inputs of size {W.shape[-1]} but {name}[{l - 1}] outputs size "
+                f"{params[l - 1].shape[-2]}: layer widths must chain"
+            )
+    if len(runs) > 1:
+        raise ValueError(f"{name} may have at most one leading run axis, got run shape {runs}")
+    return tuple(params)
+
+
+def end_to_end(params):
+    """``M = W_L ⋯ W_1``, shape ``(*runs, out, d)``."""
+    M = params[0]
+    for W in params[1:]:
+        M = W @ M
+    return M
+
+
+def prefix_products(params) -> list:
+    """Products of the layers below each layer: ``P[l] = params[l-1] ⋯ params[0]``, shape (*, n_l, d).
+
+    ``P[0]`` is ``None``, standing for the identity.
+    """
+    P = [None]
+    for W in params[:-1]:
+        P.append(W if P[-1] is None else W @ P[-1])
+    return P
+
+
+def suffix_products(params) -> list:
+    """Products of the layers above each layer: ``S[l] = params[L-1] ⋯ params[l+1]``, shape (*, out, n_{l+1}).
+
+    ``S[L-1]`` is ``None``, standing for the identity.  With ``P`` from :func:`prefix_products`,
+    ``M = S[l] @ params[l] @ P[l]`` for every ``l``.
+    """
+    L = len(params)
+    S = [None] * L
+    for l in range(L - 2, -1, -1):
+        S[l] = params[l + 1] if S[l + 1] is None else S[l + 1] @ params[l + 1]
+    return S
+
+
+def _orthogonal(rng, shape) -> np.ndarray:
+    """Random (semi-)orthogonal matrices of shape (*lead, n, m) (Haar measure)."""
+    *lead, n, m = shape
+    big, small = max(n, m), min(n, m)
+    Z = rng.standard_normal(tuple(lead) + (big, small))
+    Q, R = np.linalg.qr(Z)
+    Q = Q * np.sign(np.diagonal(R, axis1=-2, axis2=-1))[..., None, :]
+    return Q if n >= m else np.swapaxes(Q, -1, -2)
+
+
+def init_deep_linear(
+    d: int,
+    widths=(),
+    out: int = 1,
+    *,
+    scheme: str = "gaussian",
+    scale: float = 1.0,
+    rng=None,
+    n_runs: int | None = None,
+) -> tuple:
+    """Initialise a deep linear network.
+
+    Parameters
+    ----------
+    d : input dimension.
+    widths : sequence of hidden widths ``(n_1, ..., n_{L-1})``; empty for the shallow model.
+    out : output dimension.
+    scheme : {"gaussian", "orthogonal", "balanced", "zero_head"}
+        ``gaussian``: ``W_l ~ N(0, scale² / n_{l-1})`` entries (so ``E‖W_l x‖² = scale² ‖x‖²·n_l/n_{l-1}``);
+        ``orthogonal``: ``scale`` times a Haar (semi-)orthogonal matrix per layer;
+        ``balanced``: Arora et al. (2018) balanced layers, ``W_{l+1}ᵀW_{l+1} = W_l W_lᵀ``, whose
+        product is a Gaussian end-to-end map of entry variance ``scale² / d`` truncated to the
+        narrowest width;
+        ``zero_head``: gaussian layers with a zero last layer.
+    scale : overall scale (see ``scheme``).
+    rng : numpy Generator or int seed.
+    n_runs : if given, a leading run axis of that size (independent draws).
+
+    Returns
+    -------
+    params : tuple of arrays ``W_l`` of shape ``(*runs, n_l, n_{l-1})``, float64.
+    """
+    d = _validate.positive_int("d", d)
+    out = _validate.positive_int("out", out)
+    widths = tuple(_validate.positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
+    _validate.one_of("scheme", scheme, INIT_SCHEMES)
+    scale = _validate.finite_float("scale", scale, non_negative=True)
+    lead = () if n_runs is None else (_validate.positive_int("n_runs", n_runs),)
+    rng = as_generator(rng)
+    sizes = (d,) + widths + (out,)
+    L = len(sizes) - 1
+
+    if scheme in ("gaussian", "zero_head"):
+        params = [
+            scale / np.sqrt(sizes[l]) * rng.standard_normal(lead + (sizes[l + 1], sizes[l])) for l in range(L)
+        ]
+        if scheme == "zero_head":
+            params[-1] = np.zeros_like(params[-1])
+        return tuple(params)
+    if scheme == "orthogonal":
+        return tuple(scale * _orthogonal(rng, lead + (sizes[l + 1], sizes[l])) for l in range(L))
+    # balanced: M = U S Vᵀ, W_l = Q_l Ŝ Q_{l-1}ᵀ with Ŝ the rank-r diagonal S^{1/L}, Q_0 = V, Q_L = U
+    r = min(sizes)
+    M = scale / np.sqrt(d) * rng.standard_normal(lead + (out, d))
+    U, s, Vt = np.linalg.svd(M)
+    frames = [np.swapaxes(Vt, -1, -2)]
+    frames += [_orthogonal(rng, lead + (n, n)) for n in widths]
+    frames.append(U)
+    root = s[..., :r] ** (1.0 / L)
+    params = []
+    for l in range(L):
+        core = np.zeros(lead + (sizes[l + 1], sizes[l]))
+        idx = np.arange(r)
+        core[..., idx, idx] = root
+        params.append(frames[l + 1] @ core @ np.swapaxes(frames[l], -1, -2))
+    return tuple(params)
+
+
+def is_balanced(params, tol: float = 1e-10) -> bool:
+    """Whether ``W_{l+1}ᵀ W_{l+1} = W_l W_lᵀ`` for every l (relative tolerance ``tol``)."""
+    ps = [to_numpy(W) for W in params]
+    for lo, hi in zip(ps[:-1], ps[1:]):
+        a, b = np.swapaxes(hi, -1, -2) @ hi, lo @ np.swapaxes(lo, -1, -2)
+        if np.max(np.abs(a - b)) > tol * max(1.0, np.max(np.abs(a))):
+            return False
+    return True

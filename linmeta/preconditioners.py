@@ -1,0 +1,153 @@
+"""Inner-loop gradient transforms (explicit meta-optimizers).
+
+The inner step on an adapted layer is ``W ← W − α U(g; φ)``, with ``g`` the layer
+gradient and ``φ`` meta-learned parameters.  Each transform is linear in ``g``
+and provides three maps used by the exact meta-gradient:
+
+``apply(phi_l, g)``       ``U(g; φ)``
+``adjoint(phi_l, v)``     ``Uᵀ(v; φ)``, the adjoint in ``g``
+``param_vjp(phi_l, g, v)`` the gradient of ``⟨v, U(g; φ)⟩`` in ``φ``, summed over the task axis
+
+``phi_l`` is a tuple of arrays of shape ``(*runs, ...)`` (no task axis); ``g`` and
+``v`` have shape ``(*runs, T, n, m)``.  A layer that does not adapt has ``phi_l = ()``.
+
+Transforms, all equal to plain MAML (``U = identity``) at their initialisation:
+
+* :class:`Identity` – MAML.
+* :class:`MetaSGD` – per-parameter step sizes ``U = λ ⊙ g`` (Li et al. 2017), ``λ = 1`` at init,
+  so the effective step is ``α λ``.
+* :class:`KFO` – Kronecker-factored ``U = L̃ g R̃`` with ``L̃ = LᵀL``, ``R̃ = RᵀR`` if ``psd``
+  else ``L̃ = L``, ``R̃ = R`` (Arnold et al.; learn2learn ``KroneckerLinear``), identity init.
+  In column-major vec form ``vec U = (R̃ᵀ ⊗ L̃) vec g``.
+* :class:`MetaCurvature` – ``U = M_out g M_in`` with unconstrained factors (Park & Oliva 2019),
+  i.e. the non-PSD KFO for fully connected layers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backend import namespace
+
+
+def _task(x):
+    """Insert the task axis into a per-run array (*runs, a, b) -> (*runs, 1, a, b)."""
+    return x[..., None, :, :]
+
+
+def _sum_tasks(x):
+    return namespace(x).sum(x, axis=-3)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Plain gradient descent in the inner loop (MAML)."""
+
+    name = "maml"
+
+    def init(self, params, adapted) -> tuple:
+        return tuple(() for _ in params)
+
+    def apply(self, phi_l, g):
+        return g
+
+    def adjoint(self, phi_l, v):
+        return v
+
+    def param_vjp(self, phi_l, g, v) -> tuple:
+        return ()
+
+    def effective_factors(self, phi_l):
+        return None
+
+
+@dataclass(frozen=True)
+class MetaSGD(Identity):
+    """Per-parameter step sizes: ``U = λ ⊙ g``, ``λ`` of the layer's shape, initialised to 1."""
+
+    name = "meta-sgd"
+
+    def init(self, params, adapted) -> tuple:
+        return tuple((np.ones(W.shape),) if l in adapted else () for l, W in enumerate(params))
+
+    def apply(self, phi_l, g):
+        return _task(phi_l[0]) * g
+
+    def adjoint(self, phi_l, v):
+        return _task(phi_l[0]) * v
+
+    def param_vjp(self, phi_l, g, v) -> tuple:
+        return (_sum_tasks(g * v),)
+
+
+@dataclass(frozen=True)
+class KFO(Identity):
+    """Kronecker-factored meta-optimizer ``U = L̃ g R̃`` (identity init; PSD factors if ``psd``)."""
+
+    psd: bool = True
+
+    @property
+    def name(self):
+        return "kfo" if self.psd else "kfo-nonpsd"
+
+    def init(self, params, adapted) -> tuple:
+        out = []
+        for l, W in enumerate(params):
+            if l not in adapted:
+                out.append(())
+                continue
+            *runs, n, m = W.shape
+            out.append((np.broadcast_to(np.eye(n), tuple(runs) + (n, n)).copy(),
+                        np.broadcast_to(np.eye(m), tuple(runs) + (m, m)).copy()))
+        return tuple(out)
+
+    def effective_factors(self, phi_l):
+        """``(L̃, R̃)``: ``(LᵀL, RᵀR)`` if psd else ``(L, R)``, shapes (*runs, n, n), (*runs, m, m)."""
+        Lf, Rf = phi_l
+        if self.psd:
+            return Lf.mT @ Lf, Rf.mT @ Rf
+        return Lf, Rf
+
+    def apply(self, phi_l, g):
+        Lt, Rt = self.effective_factors(phi_l)
+        return _task(Lt) @ g @ _task(Rt)
+
+    def adjoint(self, phi_l, v):
+        Lt, Rt = self.effective_factors(phi_l)
+        return _task(Lt).mT @ v @ _task(Rt).mT
+
+    def param_vjp(self, phi_l, g, v) -> tuple:
+        # ⟨v, L̃ g R̃⟩:  ∂/∂L̃ = v R̃ᵀ gᵀ,  ∂/∂R̃ = gᵀ L̃ᵀ v;  psd chain: ∂/∂L = L (X + Xᵀ) for L̃ = LᵀL
+        Lt, Rt = self.effective_factors(phi_l)
+        dLt = _sum_tasks(v @ _task(Rt).mT @ g.mT)
+        dRt = _sum_tasks(g.mT @ _task(Lt).mT @ v)
+        if not self.psd:
+            return (dLt, dRt)
+        Lf, Rf = phi_l
+        return (Lf @ (dLt + dLt.mT), Rf @ (dRt + dRt.mT))
+
+
+@dataclass(frozen=True)
+class MetaCurvature(KFO):
+    """Meta-Curvature for fully connected layers: ``U = M_out g M_in`` with unconstrained factors."""
+
+    psd: bool = False
+
+    @property
+    def name(self):
+        return "meta-curvature"
+
+
+PRECONDITIONERS = {"maml": Identity, "meta-sgd": MetaSGD, "kfo": KFO, "meta-curvature": MetaCurvature}
+
+
+def get(name_or_obj) -> Identity:
+    """A preconditioner from its name (``maml``, ``meta-sgd``, ``kfo``, ``meta-curvature``) or itself."""
+    if name_or_obj is None:
+        return Identity()
+    if isinstance(name_or_obj, Identity):
+        return name_or_obj
+    if name_or_obj not in PRECONDITIONERS:
+        raise ValueError(f"preconditioner must be one of {sorted(PRECONDITIONERS)}, got {name_or_obj!r}")
+    return PRECONDITIONERS[name_or_obj]()
