@@ -160,6 +160,8 @@ class GaussianRegression:
     input_cov: object = None
     noise_std: float = 0.0
 
+    has_population_loss = True
+
     def __post_init__(self):
         d = _validate.positive_int("d", self.d)
         out = _validate.positive_int("out", self.out)
@@ -220,6 +222,8 @@ class TaskMixture:
     components: tuple
     weights: tuple
 
+    has_population_loss = True
+
     def __post_init__(self):
         comps = tuple(self.components)
         if not comps:
@@ -274,6 +278,8 @@ class BinaryClassification:
     cov: float = 1.0
     input_cov: object = None
     label_noise: float = 0.0
+
+    has_population_loss = False
 
     def __post_init__(self):
         d = _validate.positive_int("d", self.d)

@@ -1,0 +1,227 @@
+"""What an experiment module declares: its config parameters, presets, run, plot and checks.
+
+An experiment is one module in :mod:`linmeta.experiments` that defines a
+module-level ``EXPERIMENT = Experiment(...)``; the registry finds it by itself.
+
+``run(config, ctx)`` returns a nested dict of arrays/scalars (the cached result);
+heavy, independent pieces go through ``ctx.map(fn, items)`` so that they are
+cached one by one (a killed sweep resumes where it stopped) and can run on any
+``concurrent.futures.Executor``.  ``plot(result, config)`` returns a matplotlib
+figure and never recomputes.  ``checks(result, config)`` returns a list of
+:class:`Check` comparing theory with simulation.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+class ConfigError(ValueError):
+    """Bad user input to an experiment (unknown name or key, wrong type, out of range)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One config parameter: its type, quick and full values, and its allowed range.
+
+    ``type`` is one of ``int``, ``float``, ``bool``, ``str``, ``"ints"`` (a tuple of ints,
+    written ``32,32`` on the command line; empty for ``()``) or ``"floats"``.
+    """
+
+    type: object
+    quick: object
+    full: object = None
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+    help: str = ""
+
+    def full_value(self):
+        return self.quick if self.full is None else self.full
+
+    def describe(self) -> str:
+        tname = self.type if isinstance(self.type, str) else self.type.__name__
+        rng = []
+        if self.choices is not None:
+            rng.append("one of " + ", ".join(map(str, self.choices)))
+        if self.low is not None:
+            rng.append(f">= {self.low}")
+        if self.high is not None:
+            rng.append(f"<= {self.high}")
+        return tname + (" (" + "; ".join(rng) + ")" if rng else "")
+
+    def parse(self, key: str, text: str):
+        """Parse a command-line string; raise ValueError naming the key and the allowed values."""
+        try:
+            if self.type is bool:
+                low = text.strip().lower()
+                if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError
+                value = low in ("1", "true", "yes", "on")
+            elif self.type in ("ints", "floats"):
+                conv = int if self.type == "ints" else float
+                value = tuple(conv(t) for t in text.replace(" ", "").split(",") if t)
+            elif self.type is int:
+                value = int(text)
+            elif self.type is float:
+                value = float(text)
+            else:
+                value = text
+        except ValueError:
+            raise ConfigError(f"{key}={text!r} is not a valid {self.describe()}") from None
+        return self.validate(key, value)
+
+    def validate(self, key: str, value):
+        items = value if isinstance(value, tuple) else (value,)
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(map(str, self.choices))}")
+        for v in items:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{key}={value!r} must be finite")
+            if self.low is not None and v < self.low:
+                raise ConfigError(f"{key}={value!r} is out of range; allowed: {self.describe()}")
+            if self.high is not None and v > self.high:
+                raise ConfigError(f"{key}={value!r} is out of range; allowed: {self.describe()}")
+        return value
+
+
+@dataclass(frozen=True)
+class Check:
+    """One theory-vs-simulation comparison.
+
+    Attributes
+    ----------
+    name : what is checked.
+    theory : the predicted value (or bound); ``nan`` if the check is qualitative.
+    simulation : the measured value.
+    stderr : standard error of ``simulation`` (0 for exact/deterministic quantities).
+    tolerance : how pass/fail was decided, in words (e.g. ``"|Δ| ≤ 4 SE"``).
+    passed : the verdict.
+    """
+
+    name: str
+    theory: float
+    simulation: float
+    stderr: float
+    tolerance: str
+    passed: bool
+
+    def as_dict(self) -> dict:
+        f = lambda x: None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+        return {"name": self.name, "theory": f(self.theory), "simulation": f(self.simulation),
+                "stderr": f(self.stderr), "tolerance": self.tolerance, "passed": bool(self.passed)}
+
+
+def close_se(name, theory, simulation, stderr, k: float = 4.0) -> Check:
+    """Pass if ``|simulation − theory| ≤ k·stderr`` (a statistical tolerance)."""
+    theory, simulation, stderr = float(theory), float(simulation), float(stderr)
+    return Check(name, theory, simulation, stderr, f"|diff| <= {k:g} SE", abs(simulation - theory) <= k * stderr)
+
+
+def close_rel(name, theory, simulation, rtol: float = 1e-10, stderr: float = 0.0) -> Check:
+    """Pass if ``|simulation − theory| ≤ rtol·max(|theory|, tiny)`` (an exact identity)."""
+    theory, simulation = float(theory), float(simulation)
+    scale = max(abs(theory), 1e-300)
+    return Check(name, theory, simulation, float(stderr), f"rel err <= {rtol:g}",
+                 abs(simulation - theory) <= rtol * scale)
+
+
+def below(name, bound, simulation, stderr=0.0, k: float = 4.0, margin: float = 0.0) -> Check:
+    """Pass if ``simulation + k·stderr < bound − margin`` (clearly below, statistically)."""
+    bound, simulation, stderr = float(bound), float(simulation), float(stderr)
+    tol = f"sim + {k:g} SE < theory" + (f" - {margin:g}" if margin else "")
+    return Check(name, bound, simulation, stderr, tol, simulation + k * stderr < bound - margin)
+
+
+def above(name, bound, simulation, stderr=0.0, k: float = 4.0, margin: float = 0.0) -> Check:
+    """Pass if ``simulation − k·stderr > bound + margin``."""
+    bound, simulation, stderr = float(bound), float(simulation), float(stderr)
+    tol = f"sim - {k:g} SE > theory" + (f" + {margin:g}" if margin else "")
+    return Check(name, bound, simulation, stderr, tol, simulation - k * stderr > bound + margin)
+
+
+def holds(name, condition: bool, value=float("nan"), reference=float("nan"), tolerance: str = "holds") -> Check:
+    """A qualitative check (an inequality or a property) with the numbers behind it."""
+    return Check(name, float(reference), float(value), 0.0, tolerance, bool(condition))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment: metadata, config parameters with quick/full presets, and the three functions.
+
+    Parameters
+    ----------
+    name : command-line name (``linmeta run NAME``).
+    paper : short citation, e.g. ``"Arnold et al. 2021"``.
+    figure : which figure/table of the paper it reproduces (or "new").
+    claim : one line stating the claim the figure tests (shown in the README gallery).
+    params : ``{key: Param}``; ``seed`` is added automatically.
+    run : ``run(config: dict, ctx) -> dict``.
+    plot : ``plot(result: dict, config: dict) -> matplotlib.figure.Figure``.
+    checks : ``checks(result: dict, config: dict) -> list[Check]``.
+    """
+
+    name: str
+    paper: str
+    figure: str
+    claim: str
+    params: dict
+    run: Callable
+    plot: Callable
+    checks: Callable
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def config(self, mode: str = "quick", overrides: dict | None = None, seed: int | None = None) -> dict:
+        """The config for a preset (``quick``/``full``) with validated overrides."""
+        if mode not in ("quick", "full"):
+            raise ConfigError(f"mode must be 'quick' or 'full', got {mode!r}")
+        cfg = {k: (p.quick if mode == "quick" else p.full_value()) for k, p in self.params.items()}
+        for k, v in (overrides or {}).items():
+            if k not in self.params:
+                raise ConfigError(
+                    f"unknown parameter {k!r} for experiment {self.name}; allowed: {', '.join(sorted(self.params))}"
+                )
+            cfg[k] = self.params[k].validate(k, self._coerce(k, v))
+        cfg["seed"] = self.seed if seed is None else int(seed)
+        return cfg
+
+    def _coerce(self, key, value):
+        """Accept Python values of the right type (ints for floats, lists for tuples)."""
+        p = self.params[key]
+        ok = {int: (int, np.integer), float: (int, float, np.integer, np.floating), bool: (bool, np.bool_), str: (str,)}
+        if p.type in ("ints", "floats"):
+            conv = int if p.type == "ints" else float
+            try:
+                return tuple(conv(v) for v in value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key}={value!r} must be a sequence of {conv.__name__}s") from None
+        if isinstance(value, bool) and p.type is not bool or not isinstance(value, ok[p.type]):
+            raise ConfigError(f"{key}={value!r} must be of type {p.describe()}")
+        return p.type(value)
+
+    def parse_overrides(self, pairs) -> dict:
+        """Parse ``["key=value", ...]`` from the command line."""
+        out = {}
+        for pair in pairs or ():
+            if "=" not in pair:
+                raise ConfigError(f"--set takes key=value, got {pair!r}")
+            key, text = pair.split("=", 1)
+            key = key.strip()
+            if key not in self.params:
+                raise ConfigError(
+                    f"unknown parameter {key!r} for experiment {self.name}; allowed: {', '.join(sorted(self.params))}"
+                )
+            out[key] = self.params[key].parse(key, text)
+        return out
+
+
+def mean_and_se(x, axis=0):
+    """Mean and standard error along ``axis`` (ddof=1; SE 0 for a single sample)."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[axis]
+    se = x.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(x.mean(axis=axis))
+    return x.mean(axis=axis), se

@@ -1,0 +1,159 @@
+"""Running experiments: caching, resumable sweeps, executors, figures and checks.
+
+The Python API mirrors the CLI:
+
+>>> from linmeta.experiments import runner
+>>> result = runner.run("arnold_depth", mode="quick")          # doctest: +SKIP
+>>> runner.write_figure("arnold_depth", mode="quick")           # doctest: +SKIP
+>>> runner.run_checks("arnold_depth", mode="quick")             # doctest: +SKIP
+
+Any ``concurrent.futures.Executor`` can run the pieces of a sweep, e.g. a
+``ProcessPoolExecutor`` or a ``dask.distributed`` client's ``get_executor()``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import Executor
+from pathlib import Path
+
+from .. import __version__, cache
+from ..progress import Progress
+from . import registry
+from .base import Experiment
+
+
+def cache_dir() -> Path:
+    """Where results are cached: ``$LINMETA_CACHE`` or ``./.linmeta-cache``."""
+    return Path(os.environ.get("LINMETA_CACHE", ".linmeta-cache"))
+
+
+def figures_dir() -> Path:
+    """Where figures are written: ``$LINMETA_FIGURES`` or ``./figures``."""
+    return Path(os.environ.get("LINMETA_FIGURES", "figures"))
+
+
+def result_key(exp: Experiment, config: dict) -> str:
+    return f"{exp.name}-{cache.config_key(exp.name, config, __version__)}"
+
+
+class RunContext:
+    """Handed to ``Experiment.run``: caches independent pieces and farms them out.
+
+    Parameters
+    ----------
+    key : the result's cache key; pieces are stored under ``<cache>/pieces/<key>/``.
+    executor : optional ``concurrent.futures.Executor`` for :meth:`map`.
+    progress : show progress bars (default: only on a terminal).
+    """
+
+    def __init__(self, key: str, directory: Path, executor: Executor | None = None, progress: bool | None = None):
+        self.key, self.directory, self.executor, self.progress = key, Path(directory), executor, progress
+        self.computed = 0  # pieces computed (not loaded) by this context
+
+    def map(self, fn, items, desc: str = "pieces") -> list:
+        """``[fn(item) for item in items]``, each result cached on its own and reused on a re-run.
+
+        ``fn`` must be a picklable top-level function returning a dict of arrays/scalars.
+        Items must be JSON-serialisable (they are part of the piece's cache key).
+        """
+        items = list(items)
+        piece_dir = self.directory / "pieces" / self.key
+        keys = [f"{i:05d}-{cache.config_key(item)}" for i, item in enumerate(items)]
+        results = [cache.load(piece_dir, k) for k in keys]
+        todo = [i for i, r in enumerate(results) if r is None]
+        with Progress(len(items), desc, enabled=self.progress) as bar:
+            bar.update(len(items) - len(todo))
+            if self.executor is None:
+                for i in todo:
+                    results[i] = fn(items[i])
+                    cache.save(piece_dir, keys[i], results[i], {"item": items[i]})
+                    self.computed += 1
+                    bar.update()
+            else:
+                futures = {i: self.executor.submit(fn, items[i]) for i in todo}
+                for i in todo:  # in order: each piece is saved as soon as it is known
+                    results[i] = futures[i].result()
+                    cache.save(piece_dir, keys[i], results[i], {"item": items[i]})
+                    self.computed += 1
+                    bar.update()
+        return results
+
+
+def _resolve(exp) -> Experiment:
+    return registry.get(exp) if isinstance(exp, str) else exp
+
+
+def run(exp, mode: str = "quick", overrides: dict | None = None, seed: int | None = None, *,
+        executor: Executor | None = None, progress: bool | None = None, force: bool = False,
+        directory: Path | None = None):
+    """Run (or load from cache) one experiment; returns ``(result, config, info)``.
+
+    ``info`` has ``key``, ``cached`` (whether the whole result came from the cache),
+    ``seconds`` and ``pieces_computed``.
+    """
+    exp = _resolve(exp)
+    config = exp.config(mode, overrides, seed)
+    directory = Path(directory) if directory is not None else cache_dir()
+    key = result_key(exp, config)
+    if not force:
+        result = cache.load(directory, key)
+        if result is not None:
+            return result, config, {"key": key, "cached": True, "seconds": 0.0, "pieces_computed": 0}
+    ctx = RunContext(key, directory, executor, progress)
+    t0 = time.perf_counter()
+    result = exp.run(config, ctx)
+    seconds = time.perf_counter() - t0
+    cache.save(directory, key, result, {"experiment": exp.name, "config": config, "version": __version__,
+                                        "mode": mode, "seconds": seconds})
+    return result, config, {"key": key, "cached": False, "seconds": seconds, "pieces_computed": ctx.computed}
+
+
+def is_cached(exp, mode: str = "quick", directory: Path | None = None) -> bool:
+    exp = _resolve(exp)
+    return cache.exists(directory or cache_dir(), result_key(exp, exp.config(mode)))
+
+
+def write_figure(exp, mode: str = "quick", overrides=None, seed=None, *, result=None, config=None,
+                 outdir: Path | None = None, **run_kwargs) -> list:
+    """Write ``<figures>/<name>.png`` and ``.pdf`` from the (cached) result; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    exp = _resolve(exp)
+    if result is None:
+        result, config, _ = run(exp, mode, overrides, seed, **run_kwargs)
+    outdir = Path(outdir) if outdir is not None else figures_dir()
+    outdir.mkdir(parents=True, exist_ok=True)
+    fig = exp.plot(result, config)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = outdir / f"{exp.name}.{ext}"
+        tmp = outdir / f".{exp.name}.tmp.{ext}"
+        fig.savefig(tmp, dpi=130 if ext == "png" else None, bbox_inches="tight",
+                    metadata={"Software": None} if ext == "png" else {"CreationDate": None, "Producer": None})
+        os.replace(tmp, path)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def run_checks(exp, mode: str = "quick", overrides=None, seed=None, *, result=None, config=None, **run_kwargs) -> list:
+    """The experiment's checks on its (cached) result."""
+    exp = _resolve(exp)
+    if result is None:
+        result, config, _ = run(exp, mode, overrides, seed, **run_kwargs)
+    return list(exp.checks(result, config))
+
+
+def reproduce_one(name: str, mode: str = "quick", progress: bool | None = None) -> dict:
+    """Run, plot and check one experiment (a picklable unit of work for ``reproduce --jobs``)."""
+    exp = registry.get(name)
+    t0 = time.perf_counter()
+    result, config, info = run(exp, mode, progress=progress)
+    paths = write_figure(exp, mode, result=result, config=config)
+    checks = run_checks(exp, mode, result=result, config=config)
+    return {"name": name, "info": info, "figures": [str(p) for p in paths],
+            "checks": [c.as_dict() for c in checks], "seconds": time.perf_counter() - t0}

@@ -1,0 +1,116 @@
+r"""The implicit meta-optimizer: how a deep linear network's inner step preconditions the end-to-end gradient.
+
+With ``M = W_L ⋯ W_1``, ``G = ∂ℓ/∂M`` and, for layer ``l``, ``S_l`` the product above it
+and ``P_l`` the product below it (arnold_depth_kfo.md T2–T4; ``derivations/implicit_preconditioner.py``):
+
+* **bottom-only** adaptation (only ``W_1``) is *exactly* left-preconditioned gradient descent:
+  ``M⁺ = M − α (S_1 S_1ᵀ) G``, for any α (T2);
+* **top-only** adaptation (only ``W_L``, ANIL) is *exactly* right-preconditioned:
+  ``M⁺ = M − α G (P_Lᵀ P_L)`` (T3);
+* **all layers** (MAML), to first order in α, apply a sum of Kronecker-factored PSD terms:
+  ``M⁺ = M − α Σ_l (S_l S_lᵀ) G (P_lᵀ P_l) + O(α²)`` (T4); in column-major vec form the
+  preconditioner is ``Σ_l (P_lᵀP_l) ⊗ (S_l S_lᵀ)``, the form of a KFO with PSD factors;
+* under **balanced** layers (``W_{l+1}ᵀW_{l+1} = W_l W_lᵀ``) the terms become fractional powers
+  (Arora et al. 2018): ``Σ_{j=1}^{L} (MMᵀ)^{(L−j)/L} G (MᵀM)^{(j−1)/L}``.
+
+Indices here are 0-based: layer ``l`` is ``params[l]``.  All functions take and return numpy arrays
+and broadcast over leading axes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..chain_rule import mm_eye, tmm_eye
+from ..models import prefix_products, suffix_products
+
+
+def _eye_like(n, lead):
+    return np.broadcast_to(np.eye(n), tuple(lead) + (n, n)).copy()
+
+
+def factors(params, layers=None) -> list:
+    """``[(S_l S_lᵀ, P_lᵀ P_l)]`` for each adapting layer: left (out x out) and right (d x d) factors.
+
+    Parameters
+    ----------
+    params : tuple of arrays (..., n_l, n_{l-1}).
+    layers : indices of the adapting layers (default: all).
+    """
+    params = tuple(np.asarray(W, dtype=float) for W in params)
+    L = len(params)
+    layers = range(L) if layers is None else layers
+    P, S = prefix_products(params), suffix_products(params)
+    lead = params[0].shape[:-2]
+    d, out = params[0].shape[-1], params[-1].shape[-2]
+    out_list = []
+    for l in layers:
+        left = _eye_like(out, lead) if S[l] is None else S[l] @ np.swapaxes(S[l], -1, -2)
+        right = _eye_like(d, lead) if P[l] is None else np.swapaxes(P[l], -1, -2) @ P[l]
+        out_list.append((left, right))
+    return out_list
+
+
+def bottom_only_factor(params) -> np.ndarray:
+    """``S_1 S_1ᵀ`` (out x out): bottom-only adaptation gives exactly ``M⁺ = M − α S_1S_1ᵀ G``."""
+    return factors(params, [0])[0][0]
+
+
+def top_only_factor(params) -> np.ndarray:
+    """``P_Lᵀ P_L`` (d x d): top-only adaptation gives exactly ``M⁺ = M − α G P_LᵀP_L``."""
+    return factors(params, [len(params) - 1])[0][1]
+
+
+def implicit_update(params, G, layers=None) -> np.ndarray:
+    """First-order end-to-end update direction ``Σ_l S_lS_lᵀ G P_lᵀP_l`` (exact for a single layer)."""
+    return sum(left @ G @ right for left, right in factors(params, layers))
+
+
+def implicit_matrix(params, layers=None) -> np.ndarray:
+    """The preconditioner as a matrix on column-major ``vec(G)``: ``Σ_l (P_lᵀP_l) ⊗ (S_lS_lᵀ)``.
+
+    Shape ``(out·d, out·d)`` (no leading axes).
+    """
+    return sum(np.kron(right, left) for left, right in factors(params, layers))
+
+
+def implicit_step_size(params, alpha: float, layers=None) -> float:
+    """Effective step size ``α λ_max(Σ_l (P_lᵀP_l) ⊗ (S_lS_lᵀ))`` of the inner step (P11)."""
+    return float(alpha * np.linalg.eigvalsh(implicit_matrix(params, layers))[-1])
+
+
+def psd_power(A, p: float) -> np.ndarray:
+    """``A^p`` for a symmetric PSD ``A``; ``A^0`` is the identity.
+
+    Eigenvalues below ``n·eps·λ_max`` are round-off of a singular matrix and are set to 0
+    (a fractional power would otherwise blow them up: (1e-16)^{1/3} ≈ 5e-6).
+    """
+    lam, U = np.linalg.eigh(A)
+    cutoff = A.shape[-1] * np.finfo(float).eps * np.max(np.abs(lam), axis=-1, keepdims=True)
+    lam = np.where(lam > cutoff, lam, 0.0)
+    powered = np.ones_like(lam) if p == 0 else lam**p
+    return (U * powered[..., None, :]) @ np.swapaxes(U, -1, -2)
+
+
+def balanced_factors(M, depth: int) -> list:
+    """``[((MMᵀ)^{(L−j)/L}, (MᵀM)^{(j−1)/L})]`` for ``j = 1..L``: the factors of a balanced network."""
+    M = np.asarray(M, dtype=float)
+    MMt, MtM = M @ np.swapaxes(M, -1, -2), np.swapaxes(M, -1, -2) @ M
+    return [(psd_power(MMt, (depth - j) / depth), psd_power(MtM, (j - 1) / depth)) for j in range(1, depth + 1)]
+
+
+def exact_one_step_map(params, G, alpha: float, layers=None) -> np.ndarray:
+    """The end-to-end map after one simultaneous gradient step on ``layers`` with the fixed gradient ``G``.
+
+    ``W_l ← W_l − α S_lᵀ G P_lᵀ``; used to measure the O(α²) residual of :func:`implicit_update`.
+    """
+    params = [np.asarray(W, dtype=float) for W in params]
+    L = len(params)
+    layers = list(range(L)) if layers is None else list(layers)
+    P, S = prefix_products(params), suffix_products(params)
+    new = list(params)
+    for l in layers:
+        new[l] = params[l] - alpha * mm_eye(mm_eye(tmm_eye(S[l]), G), tmm_eye(P[l]))
+    M = new[0]
+    for W in new[1:]:
+        M = W @ M
+    return M

@@ -1,0 +1,171 @@
+r"""Closed forms for MAML on the shallow linear model (``M`` itself adapts).
+
+Setting: task ``(W*, Σ, σ)``; support set of K Gaussian samples reused for k inner
+steps of size α; the query loss is scored on fresh samples, whose expectation is
+the population loss.  With the error ``E = M − W*``, ``Σ̂`` the support covariance,
+``P = I − αΣ̂`` and label noise ``n = εᵀX/K`` (arnold_depth_kfo.md T6):
+
+    E_k = E P^k + α n Σ_{i<k} P^i,
+
+so the expected post-adaptation loss is the quadratic (``derivations/shallow_expected_loss.py``)
+
+    ℒ(M) = ½ tr(E 𝔸 Eᵀ) + ½ α² out σ² tr(Σ 𝔑)/K + ½ out σ²,
+    𝔸 = E[P^k Σ P^k],    𝔑 = E[S Σ̂ S],    S = Σ_{i<k} P^i,
+
+whose Gaussian moments are exact (:mod:`linmeta.theory.gaussian_moments`).  With
+the population loss in the inner loop (``K=None``), ``P = I − αΣ`` and the noise
+term vanishes.  Averaged over ``W* ~ N(μ, C)``:
+``E tr(E𝔸Eᵀ) = tr((M−μ)𝔸(M−μ)ᵀ) + tr((I_out ⊗ 𝔸) C)``.  ℒ is minimised at
+
+    M* = [Σ_c p_c μ_c 𝔸_c] [Σ_c p_c 𝔸_c]⁻¹
+
+over mixture components ``c``; with one shared Σ this is ``E[W*]`` (P9).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from .. import _validate
+from ..tasks import GaussianRegression, TaskBatch, TaskMixture
+from .gaussian_moments import gd_noise_polynomial, gd_polynomial, poly_sandwich
+
+
+@dataclass(frozen=True)
+class ShallowQuadratic:
+    """Coefficients of the expected post-adaptation loss of one task type.
+
+    ``ℒ(M) = ½ tr((M − W*) A (M − W*)ᵀ) + const``.
+
+    Attributes
+    ----------
+    A : array (..., d, d), the curvature 𝔸 = E[P^k Σ P^k].
+    const : array (...), the noise terms ``½ α² out σ² tr(Σ 𝔑)/K + ½ out σ²``.
+    """
+
+    A: np.ndarray
+    const: np.ndarray
+
+
+def _check_inner(K, alpha, steps):
+    if K is not None:
+        _validate.positive_int("K", K)
+    _validate.finite_float("alpha", alpha)
+    _validate.positive_int("steps", steps, allow_zero=True)
+
+
+def shallow_quadratic(input_cov, noise_std, out: int, K: int | None, alpha: float, steps: int) -> ShallowQuadratic:
+    """Exact expected-loss coefficients for tasks with input covariance Σ and noise σ.
+
+    Parameters
+    ----------
+    input_cov : array (..., d, d), Σ (batched over tasks if needed).
+    noise_std : float or array (...), σ.
+    out : output dimension.
+    K : support shots, or ``None`` for the population inner loss.
+    alpha, steps : inner step size and number of steps.
+    """
+    _check_inner(K, alpha, steps)
+    S = np.asarray(input_cov, dtype=float)
+    sigma2 = np.asarray(noise_std, dtype=float) ** 2
+    if K is None:
+        d = S.shape[-1]
+        P = np.eye(d) - alpha * S
+        Pk = np.linalg.matrix_power(P, steps) if S.ndim == 2 else _batched_power(P, steps)
+        A = Pk @ S @ Pk
+        return ShallowQuadratic(A, 0.5 * out * sigma2 * np.ones(S.shape[:-2]))
+    A = poly_sandwich(S, K, gd_polynomial(alpha, steps), S, gd_polynomial(alpha, steps))
+    if steps == 0:
+        return ShallowQuadratic(np.asarray(A, dtype=float), 0.5 * out * sigma2 * np.ones(S.shape[:-2]))
+    s = gd_noise_polynomial(alpha, steps)
+    # x s(x)^2 as a polynomial: E[S Σ̂ S] = E[r(Σ̂)], r(x) = x s(x)²
+    r = np.zeros(2 * len(s))
+    r[1:] = np.convolve(s, s)
+    N = poly_sandwich(S, K, list(r), None, [1.0])
+    noise = 0.5 * alpha**2 * out * sigma2 * np.trace(S @ N, axis1=-2, axis2=-1) / K
+    return ShallowQuadratic(np.asarray(A, dtype=float), noise + 0.5 * out * sigma2)
+
+
+def _batched_power(P, k):
+    out = np.broadcast_to(np.eye(P.shape[-1]), P.shape).copy()
+    for _ in range(k):
+        out = out @ P
+    return out
+
+
+def expected_task_loss(M, tasks: TaskBatch, K: int | None, alpha: float, steps: int) -> np.ndarray:
+    """Expected post-adaptation population loss of each task, exactly.
+
+    Parameters
+    ----------
+    M : array (out, d) or (*runs, 1, out, d) broadcastable to the tasks, the initialisation.
+    tasks : the tasks (W*, Σ, σ).
+    K : support shots (``None``: population inner loss).
+
+    Returns
+    -------
+    array (..., T): expectation over the support set (and the query set) of the
+    post-adaptation loss, for each given task.
+    """
+    q = shallow_quadratic(tasks.input_cov, tasks.noise_std, tasks.out, K, alpha, steps)
+    E = np.asarray(M, dtype=float) - tasks.w_star
+    return 0.5 * np.einsum("...od,...de,...oe->...", E, q.A, E) + q.const
+
+
+def _components(family):
+    if isinstance(family, GaussianRegression):
+        return [(1.0, family)]
+    if isinstance(family, TaskMixture):
+        comps = []
+        for p, c in zip(family.weights, family.components):
+            comps.extend((p * q, cc) for q, cc in _components(c))
+        return comps
+    raise ValueError(f"family must be a GaussianRegression or TaskMixture, got {type(family).__name__}")
+
+
+def expected_meta_loss(M, family, K: int | None, alpha: float, steps: int) -> float:
+    """Expected meta-loss of the shallow model at ``M`` over the task family and the K-shot support sets.
+
+    Parameters
+    ----------
+    M : array (out, d).
+    family : :class:`GaussianRegression` or :class:`TaskMixture` of them.
+    """
+    M = np.asarray(M, dtype=float)
+    total = 0.0
+    for p, c in _components(family):
+        q = shallow_quadratic(c.input_cov, c.noise_std, c.out, K, alpha, steps)
+        E = M - c.mean
+        spread = np.trace(np.kron(np.eye(c.out), q.A) @ c.cov)
+        total += p * (0.5 * np.einsum("od,de,oe->", E, q.A, E) + 0.5 * spread + float(q.const))
+    return float(total)
+
+
+def maml_optimum(family, K: int | None, alpha: float, steps: int) -> np.ndarray:
+    """The shallow MAML optimum ``M* = [Σ p_c μ_c 𝔸_c][Σ p_c 𝔸_c]⁻¹`` (= E[W*] for a shared Σ)."""
+    num, den = 0.0, 0.0
+    for p, c in _components(family):
+        A = shallow_quadratic(c.input_cov, c.noise_std, c.out, K, alpha, steps).A
+        num = num + p * c.mean @ A
+        den = den + p * A
+    return np.linalg.solve(den.T, num.T).T
+
+
+def shallow_floor(family, K: int | None, alpha: float, steps: int) -> float:
+    """The best expected post-adaptation loss a shallow model reaches with MAML at this fixed ``alpha``."""
+    return expected_meta_loss(maml_optimum(family, K, alpha, steps), family, K, alpha, steps)
+
+
+def optimal_alpha(family, K: int | None, steps: int, bracket=(0.0, None)) -> tuple:
+    """The inner step that minimises :func:`shallow_floor`: ``(alpha*, floor(alpha*))``.
+
+    The search runs on ``[0, 2/λ_max(Σ)]`` (components' largest input variance) by bounded
+    scalar minimisation of the exact closed form.
+    """
+    lam = max(np.linalg.eigvalsh(c.input_cov)[-1] for _, c in _components(family))
+    hi = bracket[1] if bracket[1] is not None else 2.0 / lam
+    res = minimize_scalar(lambda a: shallow_floor(family, K, a, steps), bounds=(bracket[0], hi),
+                          method="bounded", options={"xatol": 1e-10 * hi})
+    return float(res.x), float(res.fun)
