@@ -143,6 +143,12 @@ def above(name, bound, simulation, stderr=0.0, k: float = 4.0, margin: float = 0
     return Check(name, bound, simulation, stderr, tol, simulation - k * stderr > bound + margin)
 
 
+def small(name, value, tol: float) -> Check:
+    """Pass if a non-negative error ``value`` is at most ``tol`` (theory: 0)."""
+    value = float(value)
+    return Check(name, 0.0, value, 0.0, f"<= {tol:g}", value <= tol)
+
+
 def holds(name, condition: bool, value=float("nan"), reference=float("nan"), tolerance: str = "holds") -> Check:
     """A qualitative check (an inequality or a property) with the numbers behind it."""
     return Check(name, float(reference), float(value), 0.0, tolerance, bool(condition))

@@ -109,9 +109,15 @@ def expected_task_loss(M, tasks: TaskBatch, K: int | None, alpha: float, steps: 
     array (..., T): expectation over the support set (and the query set) of the
     post-adaptation loss, for each given task.
     """
-    q = shallow_quadratic(tasks.input_cov, tasks.noise_std, tasks.out, K, alpha, steps)
+    # task families share Σ and σ across many tasks: compute each distinct (Σ, σ) once
+    lead, d = tasks.input_cov.shape[:-2], tasks.d
+    keys = np.concatenate([tasks.input_cov.reshape(-1, d * d), tasks.noise_std.reshape(-1, 1)], axis=1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    q = shallow_quadratic(uniq[:, :-1].reshape(-1, d, d), uniq[:, -1], tasks.out, K, alpha, steps)
+    A = q.A[inverse.reshape(-1)].reshape(lead + (d, d))
+    const = np.asarray(q.const)[inverse.reshape(-1)].reshape(lead)
     E = np.asarray(M, dtype=float) - tasks.w_star
-    return 0.5 * np.einsum("...od,...de,...oe->...", E, q.A, E) + q.const
+    return 0.5 * np.einsum("...od,...de,...oe->...", E, A, E) + const
 
 
 def _components(family):

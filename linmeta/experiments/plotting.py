@@ -1,0 +1,49 @@
+"""Shared figure helpers: one style for every experiment."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def figure(ncols: int = 1, nrows: int = 1, width: float = 4.6, height: float = 3.4, **kw):
+    """A new figure with a grid of axes (always returned as a flat array)."""
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
+    return fig, axes.ravel()
+
+
+def band(ax, x, Y, label=None, color=None, axis=0, spread="se", **kw):
+    """Plot the mean of ``Y`` over ``axis`` (seeds) with a shaded band of ±1 SE (or ±1 SD / min-max)."""
+    Y = np.asarray(Y, dtype=float)
+    mean = Y.mean(axis=axis)
+    n = Y.shape[axis]
+    if spread == "se":
+        half = Y.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+        lo, hi = mean - half, mean + half
+    elif spread == "sd":
+        half = Y.std(axis=axis, ddof=1) if n > 1 else np.zeros_like(mean)
+        lo, hi = mean - half, mean + half
+    else:
+        lo, hi = Y.min(axis=axis), Y.max(axis=axis)
+    (line,) = ax.plot(x, mean, label=label, color=color, **kw)
+    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
+
+
+def errorbars(ax, x, mean, se, label=None, color=None, k: float = 1.0, **kw):
+    """Simulation points with ±k·SE error bars."""
+    kw.setdefault("fmt", "o")
+    kw.setdefault("ms", 4)
+    kw.setdefault("capsize", 2)
+    return ax.errorbar(x, mean, yerr=k * np.asarray(se), label=label, color=color, **kw)
+
+
+def finish(fig, title: str | None = None):
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
