@@ -156,7 +156,12 @@ def maml_optimum(family, K: int | None, alpha: float, steps: int) -> np.ndarray:
         A = shallow_quadratic(c.input_cov, c.noise_std, c.out, K, alpha, steps).A
         num = num + p * c.mean @ A
         den = den + p * A
-    return np.linalg.solve(den.T, num.T).T
+    # 𝔸 is singular when a step solves some direction exactly (α = 1/λ with population gradients):
+    # then the optimum is not unique in that direction and the minimum-norm one is returned
+    try:
+        return np.linalg.solve(den.T, num.T).T
+    except np.linalg.LinAlgError:
+        return num @ np.linalg.pinv(den, hermitian=True)
 
 
 def shallow_floor(family, K: int | None, alpha: float, steps: int) -> float:
