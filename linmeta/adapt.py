@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from . import _validate
 from . import preconditioners as _pc
 from .chain_rule import LayerCalculus
+from .factored import Factored
 
 LAYER_SETS = ("all", "last", "first", "none")
 INNER_LOSSES = ("support", "population")
@@ -92,7 +93,7 @@ class InnerTrace:
 
 
 def _with_task_axis(params):
-    return [W[..., None, :, :] for W in params]
+    return [Factored(base=W[..., None, :, :]) for W in params]
 
 
 def run_inner_loop(params, support, rule: InnerLoop, precond=None, phi=None, *, keep_trace: bool = False):
@@ -108,7 +109,9 @@ def run_inner_loop(params, support, rule: InnerLoop, precond=None, phi=None, *, 
 
     Returns
     -------
-    adapted : list of arrays; adapted layers have shape (*runs, T, n_l, n_{l-1}), frozen ones (*runs, 1, ...).
+    adapted : list of :class:`~linmeta.factored.Factored` layers (the shared initialisation, with a
+        task axis of size 1, plus each task's low-rank correction); ``.dense()`` gives arrays of shape
+        (*runs, T, n_l, n_{l-1}) for adapted layers and (*runs, 1, ...) for frozen ones.
     trace : :class:`InnerTrace` (only if ``keep_trace``).
     """
     precond = _pc.get(precond)
@@ -120,12 +123,12 @@ def run_inner_loop(params, support, rule: InnerLoop, precond=None, phi=None, *, 
     for _ in range(rule.steps):
         calc = LayerCalculus(theta)
         G = support.grad(calc.M)
-        g = calc.layer_grads(G, adapted)
+        g = calc.layer_grads_factored(G, adapted)
         if keep_trace:
             trace.calculus.append(calc)
             trace.G.append(G)
             trace.g.append(g)
         theta = list(theta)
         for l in adapted:
-            theta[l] = theta[l] - rule.alpha * precond.apply(phi[l], g[l])
+            theta[l] = theta[l].plus(precond.apply(phi[l], g[l]).scaled(-rule.alpha))
     return (theta, trace) if keep_trace else theta

@@ -8,18 +8,31 @@ With ``G = ∂ℓ/∂M`` (``out x d``), ``S_l`` the product of the layers above 
   directional derivatives ``dM = Σ_l S_l V_l P_l``, ``dS_l``, ``dP_l`` and
   ``dG = ∇²ℓ(M)[dM]``,
 
-      (H V)_l = S_lᵀ dG P_lᵀ + dS_lᵀ G P_lᵀ + S_lᵀ G dP_lᵀ,
+      (H V)_l = S_lᵀ (dG P_lᵀ + G dP_lᵀ) + dS_lᵀ (G P_lᵀ)
 
-  computed in O(L) matrix products with the recursions
-  ``dP_{l+1} = V_l P_l + W_l dP_l`` and ``dS_l = dS_{l+1} W_{l+1} + S_{l+1} V_{l+1}``
   (derivation: ``derivations/layer_calculus.py``).
 
-``None`` stands for the identity in ``P``/``S`` and for zero in ``V``/``dP``/``dS``.
+Cost.  Every quantity is evaluated through *thin* matrices with ``out`` rows, never
+through the full ``n_l x d`` prefix products:
+
+* ``S_l`` (out x n_{l+1}) by the top-down recursion ``S_l = S_{l+1} W_{l+1}``;
+* ``Z P_lᵀ`` for a thin ``Z`` (out x d) by the bottom-up recursion ``Z P_{l+1}ᵀ = (Z P_lᵀ) W_lᵀ``;
+* ``G dP_lᵀ`` by ``G dP_{l+1}ᵀ = (G P_lᵀ) V_lᵀ + (G dP_lᵀ) W_lᵀ``;
+* ``dS_l = dS_{l+1} W_{l+1} + S_{l+1} V_{l+1}``;
+* ``dM = Σ_l (S_l V_l) P_l`` by Horner's rule ``acc ← acc W_{l-1} + S_{l-1} V_{l-1}``.
+
+Gradients and Hessian-vector products come out as outer products of thin
+matrices, kept factored (:class:`~linmeta.factored.Factored`); layers may be
+factored too (the shared initialisation plus each task's low-rank inner-loop
+correction).  So a gradient or a Hessian-vector product costs O(L · out · n · r)
+per task, with r the correction's rank, instead of O(L · n³).
+``None`` stands for the identity (``S`` of the top layer) or for zero (directions).
 Everything broadcasts over leading (run, task) axes.
 """
 from __future__ import annotations
 
-from .models import prefix_products, suffix_products
+from .factored import Factored
+from .models import prefix_products
 
 
 def mm_eye(a, b):
@@ -36,22 +49,6 @@ def tmm_eye(a):
     return None if a is None else a.mT
 
 
-def _mm_zero(a, b):
-    """``a @ b`` where a zero factor (``None``) gives zero (``None``); identities must not be ``None`` here."""
-    if a is None or b is None:
-        return None
-    return a @ b
-
-
-def _mm_zero_eye(zero_or_mat, eye_or_mat, zero_first: bool):
-    """Product of a maybe-zero factor and a maybe-identity factor."""
-    if zero_or_mat is None:
-        return None
-    if eye_or_mat is None:
-        return zero_or_mat
-    return zero_or_mat @ eye_or_mat if zero_first else eye_or_mat @ zero_or_mat
-
-
 def _add(a, b):
     if a is None:
         return b
@@ -60,64 +57,126 @@ def _add(a, b):
     return a + b
 
 
+def _dense_or_none(f):
+    return None if f is None else f.dense()
+
+
 class LayerCalculus:
-    """Partial products of one parameter setting, reused for gradients and Hessian-vector products.
+    """The thin partial products of one parameter setting, reused for gradients and Hessian-vector products.
 
     Parameters
     ----------
-    params : sequence of arrays ``(*lead, n_l, n_{l-1})`` (lead axes broadcast).
+    params : sequence of arrays ``(*lead, n_{l+1}, n_l)`` or :class:`~linmeta.factored.Factored`
+        (lead axes broadcast).
+
+    Attributes
+    ----------
+    layers : the layers as Factored.
+    S : list, ``S[l] = params[L-1] ⋯ params[l+1]`` (``(*, out, n_{l+1})``; ``None`` = identity for the top).
+    M : the end-to-end map ``(*, out, d)``.
     """
 
     def __init__(self, params):
-        self.params = tuple(params)
-        self.P = prefix_products(self.params)
-        self.S = suffix_products(self.params)
-        self.M = mm_eye(self.params[-1], self.P[-1])
+        self.layers = [Factored.wrap(W) for W in params]
+        L = len(self.layers)
+        S = [None] * L
+        for l in range(L - 2, -1, -1):
+            S[l] = self._apply_above(S[l + 1], self.layers[l + 1])
+        self.S = S
+        self.M = self._apply_above(S[0], self.layers[0])
+        self._below_cache = {}
 
-    def layer_grad(self, G, l: int):
-        """``S_lᵀ G P_lᵀ`` for one layer."""
-        return mm_eye(mm_eye(tmm_eye(self.S[l]), G), tmm_eye(self.P[l]))
+    @staticmethod
+    def _apply_above(S, layer):
+        """``S @ layer`` with ``S = None`` the identity."""
+        return layer.dense() if S is None else layer.left(S)
 
-    def layer_grads(self, G, layers=None) -> list:
-        """Layer gradients for ``layers`` (all if None); entries of other layers are None."""
-        L = len(self.params)
-        layers = range(L) if layers is None else layers
-        out = [None] * L
-        for l in layers:
-            out[l] = self.layer_grad(G, l)
+    @property
+    def params(self) -> list:
+        """The layers as dense arrays."""
+        return [f.dense() for f in self.layers]
+
+    @property
+    def P(self) -> list:
+        """Full prefix products ``params[l-1] ⋯ params[0]`` (computed on demand; O(n² d) each)."""
+        return prefix_products(self.params)
+
+    def below(self, Z) -> list:
+        """``[Z P_lᵀ for l]`` for a thin ``Z`` (*, out, d): shapes (*, out, n_l)."""
+        hit = self._below_cache.get(id(Z))
+        if hit is not None and hit[0] is Z:
+            return hit[1]
+        out = [Z]
+        for layer in self.layers[:-1]:
+            out.append(layer.right_t(out[-1]))
+        self._below_cache[id(Z)] = (Z, out)
         return out
 
-    def directional_M(self, V):
-        """``dM = Σ_l S_l V_l P_l`` and the partial products' directional derivatives."""
-        W, P, S, L = self.params, self.P, self.S, len(self.params)
-        dP = [None] * L
-        for l in range(1, L):
-            dP[l] = _add(_mm_zero_eye(V[l - 1], P[l - 1], True), _mm_zero(W[l - 1], dP[l - 1]))
-        dM = _add(_mm_zero_eye(V[L - 1], P[L - 1], True), _mm_zero(W[L - 1], dP[L - 1]))
-        dS = [None] * L
-        for l in range(L - 2, -1, -1):
-            dS[l] = _add(_mm_zero(dS[l + 1], W[l + 1]), _mm_zero_eye(V[l + 1], S[l + 1], False))
-        return dM, dP, dS
+    def layer_grads_factored(self, G, layers=None) -> list:
+        """Layer gradients ``S_lᵀ (G P_lᵀ)`` as Factored outer products; None for layers not asked for."""
+        L = len(self.layers)
+        layers = range(L) if layers is None else layers
+        GP = self.below(G)
+        out = [None] * L
+        for l in layers:
+            out[l] = Factored.outer(tmm_eye(self.S[l]), GP[l])
+        return out
 
-    def hvp(self, loss, G, V, dG=None) -> list:
-        """Layer-space Hessian of ``loss(M)`` at these params applied to ``V`` (all layers returned).
+    def layer_grads(self, G, layers=None) -> list:
+        """Layer gradients as dense arrays (None for layers not asked for)."""
+        return [_dense_or_none(f) for f in self.layer_grads_factored(G, layers)]
+
+    def layer_grad(self, G, l: int):
+        """``S_lᵀ G P_lᵀ`` for one layer (dense)."""
+        return self.layer_grads_factored(G, [l])[l].dense()
+
+    def directional_M(self, V):
+        """``dM = Σ_l S_l V_l P_l`` (*, out, d), by Horner's rule over the layers; ``None`` if V is zero."""
+        V = [Factored.wrap(v) for v in V]
+        acc = None
+        for l in range(len(self.layers) - 1, -1, -1):
+            if acc is not None:
+                acc = self.layers[l].left(acc)
+            if V[l] is not None:
+                acc = _add(acc, self._apply_above(self.S[l], V[l]))
+        return acc
+
+    def hvp_factored(self, loss, G, V) -> list:
+        """Layer-space Hessian of ``loss(M)`` at these params applied to ``V``, as Factored (all layers).
 
         Parameters
         ----------
         loss : loss object with ``hess_action``.
         G : gradient of ``loss`` in ``M`` at ``self.M``.
-        V : list of per-layer directions, ``None`` for zero.
+        V : list of per-layer directions (dense or Factored), ``None`` for zero.
         """
-        dM, dP, dS = self.directional_M(V)
+        V = [Factored.wrap(v) for v in V]
+        W, S, L = self.layers, self.S, len(self.layers)
+        dM = self.directional_M(V)
         if dM is None:
-            return [None] * len(self.params)
+            return [None] * L
         dG = loss.hess_action(self.M, dM)
+        GP, dGP = self.below(G), self.below(dG)
+        GdP = [None] * L  # G dP_lᵀ, bottom-up
+        for l in range(L - 1):
+            nxt = None if V[l] is None else V[l].right_t(GP[l])
+            if GdP[l] is not None:
+                nxt = _add(nxt, W[l].right_t(GdP[l]))
+            GdP[l + 1] = nxt
+        dS = [None] * L  # dS_l, top-down
+        for l in range(L - 2, -1, -1):
+            nxt = None if dS[l + 1] is None else W[l + 1].left(dS[l + 1])
+            if V[l + 1] is not None:
+                nxt = _add(nxt, self._apply_above(S[l + 1], V[l + 1]))
+            dS[l] = nxt
         out = []
-        for l in range(len(self.params)):
-            term = self.layer_grad(dG, l)
+        for l in range(L):
+            term = Factored.outer(tmm_eye(S[l]), _add(dGP[l], GdP[l]))
             if dS[l] is not None:
-                term = term + mm_eye(dS[l].mT @ G, tmm_eye(self.P[l]))
-            if dP[l] is not None:
-                term = term + mm_eye(tmm_eye(self.S[l]), G) @ dP[l].mT
+                term = term.plus(Factored.outer(dS[l].mT, GP[l]))
             out.append(term)
         return out
+
+    def hvp(self, loss, G, V) -> list:
+        """:meth:`hvp_factored` as dense arrays."""
+        return [_dense_or_none(f) for f in self.hvp_factored(loss, G, V)]

@@ -24,6 +24,7 @@ from . import preconditioners as _pc
 from .adapt import InnerLoop, run_inner_loop
 from .backend import namespace
 from .chain_rule import LayerCalculus
+from .factored import sum_tasks
 from .models import end_to_end, validate_params
 
 
@@ -78,12 +79,13 @@ def adapt(params, support, rule: InnerLoop, precond=None, phi=None) -> tuple:
     Frozen layers are returned with a broadcastable task axis of size 1.
     """
     params, precond, phi = _check_inputs(params, support, None, rule, precond, phi)
-    return tuple(run_inner_loop(params, support, rule, precond, phi))
+    return tuple(f.dense() for f in run_inner_loop(params, support, rule, precond, phi))
 
 
 def adapted_map(params, support, rule: InnerLoop, precond=None, phi=None):
     """End-to-end map after adaptation, shape ``(*runs, T, out, d)``."""
-    return end_to_end(adapt(params, support, rule, precond, phi))
+    params, precond, phi = _check_inputs(params, support, None, rule, precond, phi)
+    return LayerCalculus(run_inner_loop(params, support, rule, precond, phi)).M
 
 
 def meta_loss(params, support, query, rule: InnerLoop, precond=None, phi=None):
@@ -101,7 +103,7 @@ def meta_loss(params, support, query, rule: InnerLoop, precond=None, phi=None):
     params, precond, phi = _check_inputs(params, support, query, rule, precond, phi)
     theta = run_inner_loop(params, support, rule, precond, phi)
     xp = namespace(params[0])
-    return xp.mean(query.value(end_to_end(theta)), axis=-1)
+    return xp.mean(query.value(LayerCalculus(theta).M), axis=-1)
 
 
 def pre_adaptation_loss(params, query):
@@ -131,7 +133,7 @@ def value_and_grad_unchecked(params, support, query, rule, precond, phi) -> Meta
     per_task = query.value(final.M)
     n_tasks = per_task.shape[-1]
     value = xp.mean(per_task, axis=-1)
-    bar = final.layer_grads(query.grad(final.M) / n_tasks)
+    bar = final.layer_grads_factored(query.grad(final.M) / n_tasks)
 
     phi_bar = [tuple(xp.zeros_like(p) for p in phi_l) for phi_l in phi]
     for j in range(rule.steps - 1, -1, -1):
@@ -144,8 +146,8 @@ def value_and_grad_unchecked(params, support, query, rule, precond, phi) -> Meta
         V = [None] * len(params)
         for l in adapted:
             V[l] = precond.adjoint(phi[l], bar[l])
-        Hv = calc.hvp(support, G, V)
-        bar = [b if h is None else b - rule.alpha * h for b, h in zip(bar, Hv)]
+        Hv = calc.hvp_factored(support, G, V)
+        bar = [b if h is None else b.plus(h.scaled(-rule.alpha)) for b, h in zip(bar, Hv)]
 
-    grads = tuple(xp.sum(b, axis=-3) for b in bar)
+    grads = tuple(sum_tasks(b) for b in bar)
     return MetaGradient(value=value, params=grads, phi=tuple(phi_bar))

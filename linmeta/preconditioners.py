@@ -9,7 +9,10 @@ and provides three maps used by the exact meta-gradient:
 ``param_vjp(phi_l, g, v)`` the gradient of ``⟨v, U(g; φ)⟩`` in ``φ``, summed over the task axis
 
 ``phi_l`` is a tuple of arrays of shape ``(*runs, ...)`` (no task axis); ``g`` and
-``v`` have shape ``(*runs, T, n, m)``.  A layer that does not adapt has ``phi_l = ()``.
+``v`` have shape ``(*runs, T, n, m)`` and may be dense arrays or
+:class:`~linmeta.factored.Factored` (low-rank) matrices; the result has the same
+kind (Meta-SGD, which does not preserve low rank, returns a dense-based Factored).
+A layer that does not adapt has ``phi_l = ()``.
 
 Transforms, all equal to plain MAML (``U = identity``) at their initialisation:
 
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backend import namespace
+from .factored import Factored, sum_tasks, sum_tasks_nt, sum_tasks_tn
 
 
 def _task(x):
@@ -36,8 +39,12 @@ def _task(x):
     return x[..., None, :, :]
 
 
-def _sum_tasks(x):
-    return namespace(x).sum(x, axis=-3)
+def _dense(x):
+    return x.dense() if isinstance(x, Factored) else x
+
+
+def _like(template, dense):
+    return Factored(base=dense) if isinstance(template, Factored) else dense
 
 
 @dataclass(frozen=True)
@@ -72,13 +79,13 @@ class MetaSGD(Identity):
         return tuple((np.ones(W.shape),) if l in adapted else () for l, W in enumerate(params))
 
     def apply(self, phi_l, g):
-        return _task(phi_l[0]) * g
+        return _like(g, _task(phi_l[0]) * _dense(g))
 
     def adjoint(self, phi_l, v):
-        return _task(phi_l[0]) * v
+        return _like(v, _task(phi_l[0]) * _dense(v))
 
     def param_vjp(self, phi_l, g, v) -> tuple:
-        return (_sum_tasks(g * v),)
+        return (sum_tasks(_dense(g) * _dense(v)),)
 
 
 @dataclass(frozen=True)
@@ -111,17 +118,22 @@ class KFO(Identity):
 
     def apply(self, phi_l, g):
         Lt, Rt = self.effective_factors(phi_l)
+        if isinstance(g, Factored):
+            return g.map_factors(_task(Lt), _task(Rt))
         return _task(Lt) @ g @ _task(Rt)
 
     def adjoint(self, phi_l, v):
         Lt, Rt = self.effective_factors(phi_l)
+        if isinstance(v, Factored):
+            return v.map_factors(_task(Lt).mT, _task(Rt).mT)
         return _task(Lt).mT @ v @ _task(Rt).mT
 
     def param_vjp(self, phi_l, g, v) -> tuple:
-        # ⟨v, L̃ g R̃⟩:  ∂/∂L̃ = v R̃ᵀ gᵀ,  ∂/∂R̃ = gᵀ L̃ᵀ v;  psd chain: ∂/∂L = L (X + Xᵀ) for L̃ = LᵀL
+        # ⟨v, L̃ g R̃⟩:  ∂/∂L̃ = v (g R̃)ᵀ,  ∂/∂R̃ = gᵀ (L̃ᵀ v);  psd chain: ∂/∂L = L (X + Xᵀ) for L̃ = LᵀL
         Lt, Rt = self.effective_factors(phi_l)
-        dLt = _sum_tasks(v @ _task(Rt).mT @ g.mT)
-        dRt = _sum_tasks(g.mT @ _task(Lt).mT @ v)
+        g, v = Factored.wrap(g), Factored.wrap(v)
+        dLt = sum_tasks_nt(v, g.map_factors(None, _task(Rt)))
+        dRt = sum_tasks_tn(g, v.map_factors(_task(Lt).mT, None))
         if not self.psd:
             return (dLt, dRt)
         Lf, Rf = phi_l

@@ -85,3 +85,13 @@ def test_bad_input_from_a_real_shell_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "linmeta.cli", "run", "core_expected_loss", "--set", "d=-3"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert "d=-3 is out of range" in proc.stderr
+
+
+def test_run_with_process_pool_matches_serial(fixture_registry, capsys, tmp_path):
+    from linmeta.experiments import runner
+
+    assert cli.main(["run", "sweep_fixture", "--set", "pieces=4", "--jobs", "2"]) == 0
+    parallel, _, info = runner.run("sweep_fixture", overrides={"pieces": 4})
+    assert info["cached"]
+    serial, _, _ = runner.run("sweep_fixture", overrides={"pieces": 4}, directory=tmp_path / "serial")
+    assert (parallel["mean"] == serial["mean"]).all()
