@@ -48,7 +48,11 @@ def _check_rows(name: str, checks: list) -> list:
         sim = _fmt(c["simulation"])
         if c["stderr"]:
             sim += f" ± {_fmt(c['stderr'])}"
-        rows.append([name, c["name"], _fmt(c["theory"]), sim, c["tolerance"], "PASS" if c["passed"] else "FAIL"])
+        if c.get("kind", "check") == "finding":
+            verdict = "REPRODUCED" if c["passed"] else "NOT REPRODUCED"
+        else:
+            verdict = "PASS" if c["passed"] else "FAIL"
+        rows.append([name, c["name"], _fmt(c["theory"]), sim, c["tolerance"], verdict])
     return rows
 
 
@@ -140,14 +144,21 @@ def cmd_check(args) -> int:
 
 
 def _report(report, as_json: bool, extra=None) -> int:
-    failed = sum(not c["passed"] for r in report for c in r["checks"])
-    total = sum(len(r["checks"]) for r in report)
+    checks = [c for r in report for c in r["checks"] if c.get("kind", "check") == "check"]
+    findings = [c for r in report for c in r["checks"] if c.get("kind", "check") == "finding"]
+    failed = sum(not c["passed"] for c in checks)
+    reproduced = sum(c["passed"] for c in findings)
     if as_json:
-        print(json.dumps({"experiments": report, "passed": total - failed, "failed": failed, **(extra or {})}, indent=1))
+        print(json.dumps({"experiments": report, "passed": len(checks) - failed, "failed": failed,
+                          "claims_reproduced": reproduced, "claims_not_reproduced": len(findings) - reproduced,
+                          **(extra or {})}, indent=1))
     else:
         rows = [row for r in report for row in _check_rows(r["name"], r["checks"])]
         print(format_table(rows))
-        print(f"\n{total - failed}/{total} checks passed" + (f", {failed} FAILED" if failed else ""))
+        line = f"\n{len(checks) - failed}/{len(checks)} checks passed" + (f", {failed} FAILED" if failed else "")
+        if findings:
+            line += f"; paper claims: {reproduced}/{len(findings)} reproduced"
+        print(line)
     return 1 if failed else 0
 
 

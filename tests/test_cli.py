@@ -38,7 +38,8 @@ def test_list_run_figures_check(fixture_registry, capsys):
     report = json.loads(capsys.readouterr().out)
     (exp,) = report["experiments"]
     c = exp["checks"][0]
-    assert set(c) == {"name", "theory", "simulation", "stderr", "tolerance", "passed"} and report["failed"] == 0
+    assert set(c) == {"name", "theory", "simulation", "stderr", "tolerance", "passed", "kind"}
+    assert report["failed"] == 0
     assert cli.main(["list"]) == 0
     assert "quick" in capsys.readouterr().out
 
@@ -95,3 +96,15 @@ def test_run_with_process_pool_matches_serial(fixture_registry, capsys, tmp_path
     assert info["cached"]
     serial, _, _ = runner.run("sweep_fixture", overrides={"pieces": 4}, directory=tmp_path / "serial")
     assert (parallel["mean"] == serial["mean"]).all()
+
+
+def test_findings_are_reported_not_failed(monkeypatch, tmp_path, capsys):
+    from linmeta.experiments.base import finding
+
+    claim = replace(sweep_fixture.EXPERIMENT, name="claim_fixture",
+                    checks=lambda res, cfg: [finding("a paper claim", False, 1.0, 2.0)])
+    monkeypatch.setattr(registry, "all_experiments", lambda: {"claim_fixture": claim})
+    monkeypatch.setenv("LINMETA_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["check", "claim_fixture"]) == 0
+    out = capsys.readouterr().out
+    assert "NOT REPRODUCED" in out and "paper claims: 0/1 reproduced" in out

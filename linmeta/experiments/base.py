@@ -100,6 +100,9 @@ class Check:
     stderr : standard error of ``simulation`` (0 for exact/deterministic quantities).
     tolerance : how pass/fail was decided, in words (e.g. ``"|Δ| ≤ 4 SE"``).
     passed : the verdict.
+    kind : ``"check"`` (theory vs simulation: a failure is an error) or ``"finding"`` (the test of a
+        paper's qualitative claim in one setting: ``passed`` says whether the claim was reproduced;
+        a claim that is not reproduced is reported, not counted as a failed check).
     """
 
     name: str
@@ -108,11 +111,13 @@ class Check:
     stderr: float
     tolerance: str
     passed: bool
+    kind: str = "check"
 
     def as_dict(self) -> dict:
         f = lambda x: None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
         return {"name": self.name, "theory": f(self.theory), "simulation": f(self.simulation),
-                "stderr": f(self.stderr), "tolerance": self.tolerance, "passed": bool(self.passed)}
+                "stderr": f(self.stderr), "tolerance": self.tolerance, "passed": bool(self.passed),
+                "kind": self.kind}
 
 
 def close_se(name, theory, simulation, stderr, k: float = 4.0) -> Check:
@@ -147,6 +152,11 @@ def small(name, value, tol: float) -> Check:
     """Pass if a non-negative error ``value`` is at most ``tol`` (theory: 0)."""
     value = float(value)
     return Check(name, 0.0, value, 0.0, f"<= {tol:g}", value <= tol)
+
+
+def finding(name, reproduced: bool, value=float("nan"), reference=float("nan"), tolerance: str = "claim") -> Check:
+    """A paper claim tested in one setting; reported as REPRODUCED / NOT REPRODUCED, never as a failure."""
+    return Check(name, float(reference), float(value), 0.0, tolerance, bool(reproduced), kind="finding")
 
 
 def holds(name, condition: bool, value=float("nan"), reference=float("nan"), tolerance: str = "holds") -> Check:
