@@ -71,12 +71,20 @@ class Identity:
 
 @dataclass(frozen=True)
 class MetaSGD(Identity):
-    """Per-parameter step sizes: ``U = λ ⊙ g``, ``λ`` of the layer's shape, initialised to 1."""
+    """Per-parameter step sizes: ``U = λ ⊙ g``, ``λ`` of the layer's shape, initialised to ``init``.
 
+    The inner step is ``α λ ⊙ g``.  With ``init = 1`` it equals MAML at initialisation.  Li et al. and
+    learn2learn instead use ``α = 1`` and ``λ`` initialised to the step size (``init = α``); that is the
+    same rule, but an outer optimizer such as Adam then moves the effective step ``αλ`` by about
+    ``lr`` per iteration instead of ``α·lr`` — much faster when ``α`` is small.
+    """
+
+    init_value: float = 1.0
     name = "meta-sgd"
 
     def init(self, params, adapted) -> tuple:
-        return tuple((np.ones(W.shape),) if l in adapted else () for l, W in enumerate(params))
+        return tuple((np.full(W.shape, float(self.init_value)),) if l in adapted else ()
+                     for l, W in enumerate(params))
 
     def apply(self, phi_l, g):
         return _like(g, _task(phi_l[0]) * _dense(g))

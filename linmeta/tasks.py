@@ -27,8 +27,18 @@ def as_generator(rng) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
+def _shared_matrix(cov: np.ndarray):
+    """The one matrix behind a broadcast stack (all leading strides 0), else None."""
+    if cov.ndim > 2 and all(st == 0 for st in cov.strides[:-2]):
+        return cov[(0,) * (cov.ndim - 2)]
+    return None
+
+
 def _psd_sqrt(cov: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a PSD matrix (works for singular ones)."""
+    """Symmetric square root of a PSD matrix (works for singular ones); a broadcast stack is factored once."""
+    shared = _shared_matrix(cov)
+    if shared is not None:
+        return np.broadcast_to(_psd_sqrt(shared), cov.shape)
     lam, U = np.linalg.eigh(cov)
     return (U * np.sqrt(np.clip(lam, 0.0, None))[..., None, :]) @ np.swapaxes(U, -1, -2)
 
@@ -56,7 +66,8 @@ class TaskBatch:
         cov = np.broadcast_to(np.asarray(self.input_cov, dtype=float), lead + (d, d))
         noise = np.broadcast_to(np.asarray(self.noise_std, dtype=float), lead)
         _validate.finite_array("w_star", w)
-        _validate.psd_matrix("input_cov", cov)
+        shared = _shared_matrix(cov)
+        _validate.psd_matrix("input_cov", cov if shared is None else shared)
         _validate.finite_array("noise_std", noise)
         if np.any(noise < 0):
             raise ValueError("noise_std must be non-negative")
@@ -95,10 +106,17 @@ class TaskBatch:
         rng = as_generator(rng)
         lead = self.w_star.shape[:-2]
         Z = rng.standard_normal(lead + (n, self.d))
-        X = Z @ _psd_sqrt(self.input_cov)
+        X = Z @ self._input_sqrt()
         eps = rng.standard_normal(lead + (n, self.out))
         Y = X @ np.swapaxes(self.w_star, -1, -2) + self.noise_std[..., None, None] * eps
         return X, Y
+
+    def _input_sqrt(self):
+        cached = self.__dict__.get("_sqrt_cache")
+        if cached is None:
+            cached = _psd_sqrt(self.input_cov)
+            object.__setattr__(self, "_sqrt_cache", cached)
+        return cached
 
     def moments(self, n: int | None, rng) -> QuadraticLoss:
         """Loss moments from ``n`` fresh samples per task, or the population if ``n`` is None."""

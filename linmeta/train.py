@@ -141,6 +141,8 @@ def meta_train(
     progress: bool | None = None,
     check_stability: bool = True,
     divergence_factor: float = 1e8,
+    lr_schedule=None,
+    callback=None,
 ) -> TrainResult:
     """Meta-train ``params`` on tasks from ``family``.
 
@@ -165,8 +167,12 @@ def meta_train(
         where available, else ``Q``).
     seed : int or Generator; fixes every random draw.
     progress : show a progress bar (default: only on a terminal).
-    check_stability : refuse a positive ``alpha`` above the inner-step stability bound at the start.
+    check_stability : refuse a positive ``alpha`` above the inner-step stability bound at the start
+        (only for two or more inner steps: a single step cannot diverge).
     divergence_factor : a loss above this factor times the first loss counts as divergence.
+    lr_schedule : optional ``f(step) -> factor`` multiplying ``lr`` at each outer step (SGD/Adam).
+    callback : optional ``f(step, params, phi, history)`` called after every outer step (SGD/Adam),
+        e.g. to checkpoint; ``history`` holds lists so far.
     """
     params = validate_params(params)
     params = tuple(np.array(W, dtype=float) for W in params)
@@ -208,7 +214,7 @@ def meta_train(
         tasks = family.sample_tasks(tasks_per_step, train_rng, n_runs=n_runs)
         return _batch_from(family, tasks, rule, K, Q, train_rng)
 
-    if check_stability and rule.alpha > 0 and adapted:
+    if check_stability and rule.alpha > 0 and adapted and rule.steps >= 2:
         probe = fixed if fixed is not None else test_batch
         bound = inner_step_bound(params, probe.support, rule, precond, phi)
         if np.any(rule.alpha >= bound):
@@ -257,10 +263,14 @@ def meta_train(
                 guard(step, mg.value, params, phi)
                 history["step"].append(step)
                 history["train_loss"].append(np.asarray(mg.value))
+                if lr_schedule is not None:
+                    opt.lr = lr * float(lr_schedule(step))
                 arrays = opt.step(_flatten(params, phi, learn_phi), _flatten(mg.params, mg.phi, learn_phi))
                 params, phi = _unflatten(arrays, params, phi, learn_phi)
                 if step % eval_every == 0 or step == steps:
                     evaluate(step, params, phi)
+                if callback is not None:
+                    callback(step, params, phi, history)
                 bar.update(postfix=f"loss {np.mean(mg.value):.4g}")
     history = {k: np.asarray(v) for k, v in history.items()}
     return TrainResult(params=params, phi=phi, history=history)

@@ -109,8 +109,22 @@ def test_divergence_is_reported_with_step_loss_and_bound():
 def test_unstable_alpha_is_refused_up_front():
     fam = lm.GaussianRegression(d=3, input_cov=np.diag([4.0, 1.0, 1.0]))
     with pytest.raises(ValueError, match="alpha=0.6 is above the inner-step stability bound"):
-        meta_train(lm.init_deep_linear(3, (), 1, rng=0), fam, lm.InnerLoop(1, 0.6), steps=5, K=None, Q=None,
+        meta_train(lm.init_deep_linear(3, (), 1, rng=0), fam, lm.InnerLoop(3, 0.6), steps=5, K=None, Q=None,
                    eval_tasks=4)
+    # a single inner step cannot diverge: allowed (it is a legitimate, if large, step)
+    meta_train(lm.init_deep_linear(3, (), 1, rng=0), fam, lm.InnerLoop(1, 0.6), steps=2, K=None, Q=None,
+               eval_tasks=4)
+
+
+def test_lr_schedule_and_callback():
+    fam = lm.GaussianRegression(d=3)
+    seen = []
+    res = meta_train(lm.init_deep_linear(3, (), 1, rng=0), fam, lm.InnerLoop(1, 0.1), steps=6, optimizer="sgd",
+                     lr=0.1, lr_schedule=lambda step: 0.0 if step > 3 else 1.0, tasks_per_step=4, eval_tasks=4,
+                     callback=lambda step, p, f, h: seen.append((step, p[0].copy())))
+    assert [s for s, _ in seen] == list(range(1, 7))
+    assert not np.array_equal(seen[0][1], seen[2][1])
+    assert np.array_equal(seen[3][1], seen[5][1]) and np.array_equal(seen[5][1], res.params[0])
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ figure and never recomputes.  ``checks(result, config)`` returns a list of
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -157,6 +157,11 @@ def small(name, value, tol: float) -> Check:
 def finding(name, reproduced: bool, value=float("nan"), reference=float("nan"), tolerance: str = "claim") -> Check:
     """A paper claim tested in one setting; reported as REPRODUCED / NOT REPRODUCED, never as a failure."""
     return Check(name, float(reference), float(value), 0.0, tolerance, bool(reproduced), kind="finding")
+
+
+def as_finding(check: Check) -> Check:
+    """The same comparison, reported as a paper claim (REPRODUCED / NOT REPRODUCED) rather than a check."""
+    return replace(check, kind="finding")
 
 
 def holds(name, condition: bool, value=float("nan"), reference=float("nan"), tolerance: str = "holds") -> Check:

@@ -65,17 +65,26 @@ def implicit_update(params, G, layers=None) -> np.ndarray:
     return sum(left @ G @ right for left, right in factors(params, layers))
 
 
+def batched_kron(a, b) -> np.ndarray:
+    """Kronecker product over the last two axes, broadcasting leading axes: (..., m, n) ⊗ (..., p, q)."""
+    m, n = a.shape[-2:]
+    p, q = b.shape[-2:]
+    out = a[..., :, None, :, None] * b[..., None, :, None, :]
+    return out.reshape(out.shape[:-4] + (m * p, n * q))
+
+
 def implicit_matrix(params, layers=None) -> np.ndarray:
     """The preconditioner as a matrix on column-major ``vec(G)``: ``Σ_l (P_lᵀP_l) ⊗ (S_lS_lᵀ)``.
 
-    Shape ``(out·d, out·d)`` (no leading axes).
+    Shape ``(..., out·d, out·d)`` (leading run axes kept).
     """
-    return sum(np.kron(right, left) for left, right in factors(params, layers))
+    return sum(batched_kron(right, left) for left, right in factors(params, layers))
 
 
-def implicit_step_size(params, alpha: float, layers=None) -> float:
-    """Effective step size ``α λ_max(Σ_l (P_lᵀP_l) ⊗ (S_lS_lᵀ))`` of the inner step (P11)."""
-    return float(alpha * np.linalg.eigvalsh(implicit_matrix(params, layers))[-1])
+def implicit_step_size(params, alpha: float, layers=None):
+    """Effective step size ``α λ_max(Σ_l (P_lᵀP_l) ⊗ (S_lS_lᵀ))`` of the inner step (P11); per run if batched."""
+    lam = alpha * np.linalg.eigvalsh(implicit_matrix(params, layers))[..., -1]
+    return float(lam) if np.ndim(lam) == 0 else lam
 
 
 def psd_power(A, p: float) -> np.ndarray:
