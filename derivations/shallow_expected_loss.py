@@ -11,8 +11,6 @@ where m is a single-vector Gaussian moment, read off the moment generating funct
 This is independent of the Wick enumeration in linmeta; the result is compared with
 ``linmeta.theory.shallow.expected_task_loss`` on random instances (d = 2).
 """
-from functools import lru_cache
-from itertools import product
 
 import numpy as np
 import sympy as sp

@@ -40,7 +40,11 @@ def _psd_sqrt(cov: np.ndarray) -> np.ndarray:
     if shared is not None:
         return np.broadcast_to(_psd_sqrt(shared), cov.shape)
     lam, U = np.linalg.eigh(cov)
-    return (U * np.sqrt(np.clip(lam, 0.0, None))[..., None, :]) @ np.swapaxes(U, -1, -2)
+    # eigenvalues below n·eps·λ_max are round-off of a singular covariance: zero them, or a
+    # low-rank task family leaks sqrt(1e-17) ≈ 3e-9 outside its span
+    cutoff = cov.shape[-1] * np.finfo(float).eps * np.max(np.abs(lam), axis=-1, keepdims=True)
+    lam = np.where(lam > cutoff, lam, 0.0)
+    return (U * np.sqrt(lam)[..., None, :]) @ np.swapaxes(U, -1, -2)
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class TaskBatch:
         w = np.asarray(self.w_star, dtype=float)
         if w.ndim < 3:
             raise ValueError(f"w_star must have shape (*runs, T, out, d), got {w.shape}")
-        lead, (out, d) = w.shape[:-2], w.shape[-2:]
+        lead, d = w.shape[:-2], w.shape[-1]
         cov = np.broadcast_to(np.asarray(self.input_cov, dtype=float), lead + (d, d))
         noise = np.broadcast_to(np.asarray(self.noise_std, dtype=float), lead)
         _validate.finite_array("w_star", w)
@@ -194,6 +198,7 @@ class GaussianRegression:
             raise ValueError(f"input_cov must have shape (d, d) = ({d}, {d}), got {S.shape}")
         object.__setattr__(self, "input_cov", S)
         object.__setattr__(self, "noise_std", _validate.finite_float("noise_std", self.noise_std, non_negative=True))
+        object.__setattr__(self, "_cov_sqrt", _psd_sqrt(self.cov))
 
     @staticmethod
     def _full_cov(cov, out, d) -> np.ndarray:
@@ -217,7 +222,7 @@ class GaussianRegression:
         lead = (n_tasks,) if n_runs is None else (_validate.positive_int("n_runs", n_runs), n_tasks)
         rng = as_generator(rng)
         z = rng.standard_normal(lead + (self.out * self.d,))
-        w = self.mean + (z @ _psd_sqrt(self.cov)).reshape(lead + (self.out, self.d))
+        w = self.mean + (z @ self._cov_sqrt).reshape(lead + (self.out, self.d))
         return TaskBatch(w, np.broadcast_to(self.input_cov, lead + (self.d, self.d)), np.full(lead, self.noise_std))
 
     def mean_task(self) -> np.ndarray:

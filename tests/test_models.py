@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import linmeta as lm
 from linmeta.models import (end_to_end, init_deep_linear, is_balanced, layer_sizes, prefix_products,
                             suffix_products, validate_params)
 

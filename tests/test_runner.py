@@ -107,3 +107,20 @@ def test_figures_and_checks(tmp_path, monkeypatch):
     assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 0 for p in paths)
     checks = runner.run_checks(EXP, overrides={"pieces": 30}, directory=tmp_path)
     assert len(checks) == 1 and checks[0].passed
+
+
+def test_two_maps_over_the_same_items_do_not_share_pieces(tmp_path):
+    from linmeta.experiments.runner import RunContext
+
+    ctx = RunContext("k", tmp_path)
+    a = ctx.map(_double, [1, 2])
+    b = ctx.map(_triple, [1, 2])
+    assert [r["v"] for r in a] == [2, 4] and [r["v"] for r in b] == [3, 6]
+
+
+def _double(x):
+    return {"v": 2 * x}
+
+
+def _triple(x):
+    return {"v": 3 * x}

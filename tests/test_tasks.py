@@ -109,3 +109,12 @@ def test_bad_sampling_arguments():
         lm.BinaryClassification(d=2, label_noise=0.7)
     with pytest.raises(ValueError, match="K and Q"):
         lm.BinaryClassification(d=2).meta_batch(np.zeros((1, 1, 2)), None, 3, 0)
+
+
+def test_low_rank_family_stays_in_its_span():
+    rng = np.random.default_rng(5)
+    B = np.linalg.qr(rng.standard_normal((6, 2)))[0]
+    fam = lm.GaussianRegression(d=6, cov=B @ B.T)
+    w = fam.sample_tasks(200, rng).w_star[:, 0, :]
+    leak = w - (w @ B) @ B.T
+    assert np.max(np.abs(leak)) <= 1e-13

@@ -55,11 +55,13 @@ class RunContext:
         """``[fn(item) for item in items]``, each result cached on its own and reused on a re-run.
 
         ``fn`` must be a picklable top-level function returning a dict of arrays/scalars.
-        Items must be JSON-serialisable (they are part of the piece's cache key).
+        Items must be JSON-serialisable.  A piece's cache key is the function's qualified name and
+        the item, so two maps in one run never share pieces unless they compute the same thing.
         """
         items = list(items)
         piece_dir = self.directory / "pieces" / self.key
-        keys = [f"{i:05d}-{cache.config_key(item)}" for i, item in enumerate(items)]
+        fname = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+        keys = [f"{i:05d}-{cache.config_key(fname, item)}" for i, item in enumerate(items)]
         results = [cache.load(piece_dir, k) for k in keys]
         todo = [i for i, r in enumerate(results) if r is None]
         with Progress(len(items), desc, enabled=self.progress) as bar:
