@@ -1,0 +1,317 @@
+r"""Closed forms for explicit and implicit meta-optimizers of linear models (Arnold et al., items 3–4).
+
+**The optimal one-step preconditioner.**  A shallow model ``M`` (out x d) takes one
+right-preconditioned inner step on a K-shot support set,
+
+    M⁺ = M − G P,        G = (M − W*) Σ̂ − N,   Σ̂ = XᵀX/K,   N = εᵀX/K,
+
+and is scored on the population loss ``½ tr((M⁺ − W*) Σ (M⁺ − W*)ᵀ) + ½ out σ²``.
+Every rule studied here is of this form for a scalar output: Meta-SGD (``P = α diag λ``),
+KFO (``P = α L̃ R̃`` with ``L̃`` a 1 x 1 factor), Meta-Curvature, a deep linear net that adapts
+only its top layer (``P = α W_{L-1:1}ᵀ W_{L-1:1}``, arnold_depth_kfo.md T3) or only its
+bottom layer (``P = α ‖w_{L:2}‖² I``, T2).  With ``R = E[(M − W*)ᵀ(M − W*)]`` (d x d, summed
+over the output rows) the expected loss over tasks and support sets is the quadratic
+(``derivations/kfo_identities.py``)
+
+    ℒ(P) = ½ [tr(Σ R) − 2 tr(P Σ R Σ) + tr(P Σ Pᵀ H)] + ½ out σ²,
+    H    = E[Σ̂ R Σ̂] + out σ² Σ / K = Σ R Σ + (Σ R Σ + tr(R Σ) Σ)/K + out σ² Σ / K,
+
+(``H = Σ R Σ`` for the population inner loss, ``K = None``), minimised over
+
+* all matrices by            ``P* = H⁻¹ Σ R``  (``→ Σ⁻¹`` as ``K → ∞``, σ = 0);
+* diagonal matrices by       ``p* = (Σ ∘ H)⁻¹ diag(Σ R Σ)``  (Hadamard product; Meta-SGD);
+* multiples of the identity by ``a* = tr(Σ R Σ) / tr(Σ H)``  (the optimal scalar step).
+
+ℒ is linear and increasing in ``R = (M − μ)ᵀ(M − μ) + Σ_o C_o``, so jointly over ``(M, P)``
+the optimum is ``M = E[W*]`` with ``R = Σ_o C_o``.  Since ``H = Σ (a RΣ + c I)`` with ``a = 1 + 1/K`` and
+``c = (tr(RΣ) + out σ²)/K``, the push-through identity gives
+
+    P* = (a RΣ + c I)⁻¹ R = R^½ (a R^½ Σ R^½ + c I)⁻¹ R^½,
+
+symmetric positive definite whenever R is: the PSD-constrained rules (KFO with ``psd=True``, a deep
+net's top-only factor) reach the same optimum as the unconstrained ones (KFO without PSD, Meta-Curvature).
+
+**The α-polynomial of a deep linear inner step.**  One simultaneous gradient step on a set of
+layers with a fixed end-to-end gradient ``G`` gives ``M⁺(α) = Π_l (W_l − α g_l)`` with
+``g_l = S_lᵀ G P_lᵀ``: a polynomial of degree (number of adapted layers) in α whose linear
+coefficient is minus the implicit preconditioner's update (T4).  :func:`step_polynomial` returns
+its coefficients, which bound the O(α²) residual of T4 rigorously (:func:`residual_ratio_interval`).
+
+**LogR at the zero initialisation.**  For binary tasks ``y = 1[w*ᵀx > 0]`` (labels flipped with
+probability p), isotropic inputs and any task distribution, one inner step of size α from
+``w = 0`` gives ``w₁ = (α/K) Σ_i (y_i − ½) x_i``, a multiple of the class-mean difference: its
+direction, hence the post-adaptation accuracy, does not depend on α.  Projected on ``ŵ*`` and
+its complement, ``w₁ = a ŵ* + b`` with ``a = (α/2K) Σ_i s_i |t_i|`` (``t_i ~ N(0,1)``,
+``s_i = ±1`` the label flips) and ``b ~ N(0, (α²/4K) I_{d−1})`` independent of ``a``; so the
+accuracy is ``(1 − p)(1 − θ/π) + p θ/π`` with ``θ = atan2(‖b‖, a)``, and the expected query loss
+(logistic, exact over the query set) is ``E S(‖w₁‖) − (1 − 2p) E[a] / √(2π)``, with
+``S(s) = E softplus(s u)``, ``u ~ N(0, 1)`` and ``E[a] = (α/2)(1 − 2p)√(2/π)``.
+:func:`logr_zero_init_limits` evaluates these by Gauss–Hermite quadrature and a large
+Monte Carlo sample of the two scalars ``(a, ‖b‖)``.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+from .. import _validate
+from ..chain_rule import mm_eye, tmm_eye
+from ..models import prefix_products, suffix_products, validate_params
+from ..tasks import GaussianRegression, as_generator
+
+
+# ----------------------------------------------------------------------------------------------
+# the optimal one-step preconditioner
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_moments(input_cov, R):
+    S = _validate.psd_matrix("input_cov", input_cov)
+    R = _validate.psd_matrix("R", R)
+    if S.ndim != 2 or R.shape != S.shape:
+        raise ValueError(f"input_cov and R must both be (d, d) matrices of the same size, got {S.shape} and {R.shape}")
+    return S, R
+
+
+def _check_K(K):
+    if K is not None:
+        _validate.positive_int("K", K)
+    return K
+
+
+def error_moment(M, family: GaussianRegression) -> np.ndarray:
+    """``R = E[(M − W*)ᵀ(M − W*)]`` (d x d) for tasks of a Gaussian family.
+
+    Parameters
+    ----------
+    M : array (out, d), the initialisation.
+    family : :class:`~linmeta.tasks.GaussianRegression`; its (out·d)-covariance of the row-major
+        ``vec W*`` contributes the sum of its diagonal (d x d) blocks.
+    """
+    if not isinstance(family, GaussianRegression):
+        raise ValueError(f"family must be a GaussianRegression, got {type(family).__name__}")
+    M = np.asarray(M, dtype=float)
+    if M.shape != (family.out, family.d):
+        raise ValueError(f"M must have shape (out, d) = ({family.out}, {family.d}), got {M.shape}")
+    d, E = family.d, M - family.mean
+    blocks = sum(family.cov[o * d:(o + 1) * d, o * d:(o + 1) * d] for o in range(family.out))
+    return E.T @ E + blocks
+
+
+def one_step_curvature(input_cov, R, K: int | None, noise_std: float = 0.0, out: int = 1) -> np.ndarray:
+    """``H = E[Σ̂ R Σ̂] + out σ² Σ / K`` (d x d); ``Σ R Σ`` for the population inner loss (``K=None``).
+
+    Uses the Gaussian identity ``E[Σ̂ R Σ̂] = Σ R Σ + (Σ R Σ + tr(R Σ) Σ)/K`` (``R`` symmetric).
+    """
+    S, R = _check_moments(input_cov, R)
+    K = _check_K(K)
+    s2 = _validate.finite_float("noise_std", noise_std, non_negative=True) ** 2
+    out = _validate.positive_int("out", out)
+    SRS = S @ R @ S
+    if K is None:
+        return SRS
+    return SRS + (SRS + np.trace(R @ S) * S) / K + out * s2 * S / K
+
+
+def one_step_loss(P, input_cov, R, K: int | None, noise_std: float = 0.0, out: int = 1) -> float:
+    """Exact expected population loss after one step ``M⁺ = M − G P`` (see the module docstring).
+
+    Parameters
+    ----------
+    P : array (d, d), the right preconditioner (including the step size).
+    input_cov : array (d, d), Σ.
+    R : array (d, d), the error second moment ``E[(M − W*)ᵀ(M − W*)]`` (:func:`error_moment`).
+    K : support shots, or ``None`` for the population inner loss.
+    noise_std, out : label noise σ and output dimension.
+    """
+    S, R = _check_moments(input_cov, R)
+    P = np.asarray(P, dtype=float)
+    if P.shape != S.shape:
+        raise ValueError(f"P must be a (d, d) = {S.shape} matrix, got shape {P.shape}")
+    _validate.finite_array("P", P)
+    H = one_step_curvature(S, R, K, noise_std, out)
+    value = np.trace(S @ R) - 2.0 * np.trace(P @ S @ R @ S) + np.trace(P @ S @ P.T @ H)
+    return float(0.5 * value + 0.5 * out * float(noise_std) ** 2)
+
+
+def optimal_preconditioner(input_cov, R, K: int | None, noise_std: float = 0.0, out: int = 1) -> np.ndarray:
+    """The unconstrained minimiser ``P* = H⁻¹ Σ R`` of :func:`one_step_loss` (d x d)."""
+    S, R = _check_moments(input_cov, R)
+    H = one_step_curvature(S, R, K, noise_std, out)
+    return np.linalg.solve(H, S @ R)
+
+
+def optimal_diagonal_preconditioner(input_cov, R, K: int | None, noise_std: float = 0.0, out: int = 1) -> np.ndarray:
+    """The best diagonal ``P = diag(p)``: ``p* = (Σ ∘ H)⁻¹ diag(Σ R Σ)``, returned as a (d,) vector."""
+    S, R = _check_moments(input_cov, R)
+    H = one_step_curvature(S, R, K, noise_std, out)
+    return np.linalg.solve(S * H, np.diag(S @ R @ S))
+
+
+def optimal_scalar_step(input_cov, R, K: int | None, noise_std: float = 0.0, out: int = 1) -> float:
+    """The best ``P = a I``: ``a* = tr(Σ R Σ) / tr(Σ H)``."""
+    S, R = _check_moments(input_cov, R)
+    H = one_step_curvature(S, R, K, noise_std, out)
+    return float(np.trace(S @ R @ S) / np.trace(S @ H))
+
+
+def preconditioner_floors(family: GaussianRegression, K: int | None, alpha: float) -> dict:
+    """Optimal one-step preconditioners of a Gaussian family and the losses they reach.
+
+    Returns
+    -------
+    dict with the optimal ``P`` (d x d) and expected post-adaptation loss (at ``M = E[W*]``) of each
+    class: ``fixed`` (``P = α I``, plain MAML at this α), ``scalar`` (best ``a I``), ``diagonal``
+    (best ``diag p``, Meta-SGD) and ``full`` (best ``P``, KFO / Meta-Curvature), as
+    ``{"P_<class>": array, "loss_<class>": float}``.
+    """
+    alpha = _validate.finite_float("alpha", alpha)
+    S = family.input_cov
+    R = error_moment(family.mean, family)
+    args = (S, R, K, family.noise_std, family.out)
+    Ps = {
+        "fixed": alpha * np.eye(family.d),
+        "scalar": optimal_scalar_step(*args) * np.eye(family.d),
+        "diagonal": np.diag(optimal_diagonal_preconditioner(*args)),
+        "full": optimal_preconditioner(*args),
+    }
+    out = {}
+    for name, P in Ps.items():
+        out[f"P_{name}"] = P
+        out[f"loss_{name}"] = one_step_loss(P, *args)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the α-polynomial of one deep linear inner step
+# ----------------------------------------------------------------------------------------------
+
+
+def step_polynomial(params, G, layers=None) -> list:
+    """Coefficients ``[C_0, ..., C_n]`` of ``M⁺(α) = Σ_k α^k C_k = Π_l (W_l − α g_l)``.
+
+    One simultaneous step on ``layers`` (default all; 0-based) with the fixed end-to-end gradient
+    ``G`` and ``g_l = S_lᵀ G P_lᵀ``.  ``C_0 = M``; ``C_1`` is minus the implicit preconditioner's
+    update ``Σ_l S_lS_lᵀ G P_lᵀP_l`` (T4); ``C_k = (−1)^k Σ_{|A| = k} Π_l (g_l if l ∈ A else W_l)``.
+
+    Parameters
+    ----------
+    params : tuple of arrays (..., n_l, n_{l-1}).
+    G : array (..., out, d).
+    layers : adapted layer indices (default: all).
+
+    Returns
+    -------
+    list of ``n + 1`` arrays (..., out, d), ``n`` the number of adapted layers.
+    """
+    params = validate_params(tuple(np.asarray(W, dtype=float) for W in params))
+    G = np.asarray(G, dtype=float)
+    L = len(params)
+    if G.shape[-2:] != (params[-1].shape[-2], params[0].shape[-1]):
+        raise ValueError(f"G must have trailing shape (out, d) = {(params[-1].shape[-2], params[0].shape[-1])}, "
+                         f"got {G.shape}")
+    layers = sorted(set(range(L) if layers is None else (int(l) % L for l in layers)))
+    P, S = prefix_products(params), suffix_products(params)
+    g = {l: mm_eye(mm_eye(tmm_eye(S[l]), G), tmm_eye(P[l])) for l in layers}
+    coeffs = []
+    for k in range(len(layers) + 1):
+        total = 0.0
+        for subset in combinations(layers, k):
+            prod = None
+            for l in range(L):
+                factor = g[l] if l in subset else params[l]
+                prod = factor if prod is None else factor @ prod
+            total = total + prod
+        coeffs.append((-1.0) ** k * total)
+    return coeffs
+
+
+def residual_ratio_interval(coeffs, alpha: float, rounding: float = 0.0) -> tuple:
+    """Rigorous bounds on ``‖R(α)‖ / ‖R(α/2)‖`` for the residual ``R(α) = Σ_{k≥2} α^k C_k``.
+
+    With ``c_2 = ‖C_2‖_F`` and ``ε(a) = Σ_{k≥3} a^{k−2} ‖C_k‖_F`` the triangle inequality gives
+    ``a²(c_2 − ε(a)) ≤ ‖R(a)‖ ≤ a²(c_2 + ε(a))``, so the ratio lies in
+    ``[4 (c_2 − ε(α)) / (c_2 + ε(α/2)), 4 (c_2 + ε(α)) / (c_2 − ε(α/2))]``; it tends to 4 as α → 0
+    and its distance from 4 is O(α), set by the O(α³) term.
+
+    Parameters
+    ----------
+    coeffs : list of arrays, from :func:`step_polynomial`.
+    alpha : the larger step α > 0.
+    rounding : relative floating-point error of a computed residual: a residual computed as a
+        difference of terms of size ``Σ_k a^k ‖C_k‖`` is allowed an absolute error of ``rounding``
+        times that size (``0`` for the exact-arithmetic bound).
+
+    Returns
+    -------
+    (low, high) : floats (``high = inf`` when α is too large for a finite upper bound).
+    """
+    alpha = _validate.finite_float("alpha", alpha, positive=True)
+    rounding = _validate.finite_float("rounding", rounding, non_negative=True)
+    norms = [float(np.linalg.norm(C)) for C in coeffs]
+    if len(norms) < 3 or norms[2] == 0.0:
+        raise ValueError("coeffs must have a non-zero second-order coefficient (at least two adapted layers)")
+    c2 = norms[2]
+    # bounds on ‖R(a)‖ / a², the second including the rounding allowance
+    eps = lambda a: sum(a ** (k - 2) * norms[k] for k in range(3, len(norms))) \
+        + rounding * sum(a**k * n for k, n in enumerate(norms)) / a**2
+    lo = 4.0 * (c2 - eps(alpha)) / (c2 + eps(alpha / 2))
+    hi = 4.0 * (c2 + eps(alpha)) / (c2 - eps(alpha / 2)) if c2 > eps(alpha / 2) else np.inf
+    return float(lo), float(hi)
+
+
+# ----------------------------------------------------------------------------------------------
+# logistic regression from the zero initialisation
+# ----------------------------------------------------------------------------------------------
+
+
+def expected_softplus(s, nodes: int = 160) -> np.ndarray:
+    """``S(s) = E softplus(s u)``, ``u ~ N(0, 1)``, by Gauss–Hermite quadrature (any shape of ``s``)."""
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    z = np.asarray(s, dtype=float)[..., None] * x
+    sp = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+    return sp @ w / np.sqrt(2.0 * np.pi)
+
+
+def logr_zero_init_limits(alpha: float, d: int, K: int, label_noise: float = 0.0, *, samples: int = 400_000,
+                          rng=0) -> dict:
+    """Expected post-adaptation accuracy and query loss of LogR after one step from ``w = 0``.
+
+    Isotropic inputs; any task distribution (only the direction of ``w*`` matters).  See the
+    module docstring for the reduction to two scalars ``(a, ‖b‖)``.
+
+    Returns
+    -------
+    dict with ``accuracy``, ``accuracy_se``, ``loss``, ``loss_se`` (the standard errors of the
+    Monte Carlo over the two scalars) and ``loss_first_order`` = ``log 2 − α(1 − 2p)²/(2π)``.
+    """
+    alpha = _validate.finite_float("alpha", alpha, positive=True)
+    d = _validate.positive_int("d", d)
+    K = _validate.positive_int("K", K)
+    p = _validate.finite_float("label_noise", label_noise, non_negative=True)
+    if p > 0.5:
+        raise ValueError(f"label_noise must be in [0, 0.5], got {p}")
+    samples = _validate.positive_int("samples", samples)
+    rng = as_generator(rng)
+    acc, loss = [], []
+    chunk = max(1, 2_000_000 // K)
+    done = 0
+    while done < samples:
+        n = min(chunk, samples - done)
+        t = np.abs(rng.standard_normal((n, K)))
+        s = np.where(rng.random((n, K)) < p, -1.0, 1.0)
+        a = alpha / (2 * K) * np.sum(s * t, axis=1)
+        b = alpha / (2 * np.sqrt(K)) * np.sqrt(rng.chisquare(d - 1, n)) if d > 1 else np.zeros(n)
+        theta = np.arctan2(b, a)
+        acc.append((1 - p) * (1 - theta / np.pi) + p * theta / np.pi)
+        loss.append(expected_softplus(np.hypot(a, b)))
+        done += n
+    acc, loss = np.concatenate(acc), np.concatenate(loss)
+    mean_a = 0.5 * alpha * (1 - 2 * p) * np.sqrt(2 / np.pi)
+    linear = (1 - 2 * p) * mean_a / np.sqrt(2 * np.pi)
+    return {
+        "accuracy": float(acc.mean()), "accuracy_se": float(acc.std(ddof=1) / np.sqrt(acc.size)),
+        "loss": float(loss.mean() - linear), "loss_se": float(loss.std(ddof=1) / np.sqrt(loss.size)),
+        "loss_first_order": float(np.log(2.0) - alpha * (1 - 2 * p) ** 2 / (2 * np.pi)),
+    }
