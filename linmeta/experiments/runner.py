@@ -47,8 +47,10 @@ class RunContext:
     progress : show progress bars (default: only on a terminal).
     """
 
-    def __init__(self, key: str, directory: Path, executor: Executor | None = None, progress: bool | None = None):
+    def __init__(self, key: str, directory: Path, executor: Executor | None = None, progress: bool | None = None,
+                 force: bool = False):
         self.key, self.directory, self.executor, self.progress = key, Path(directory), executor, progress
+        self.force = force  # recompute every piece (after a code change, say) instead of reusing cached ones
         self.computed = 0  # pieces computed (not loaded) by this context
 
     def map(self, fn, items, desc: str = "pieces") -> list:
@@ -62,7 +64,7 @@ class RunContext:
         piece_dir = self.directory / "pieces" / self.key
         fname = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
         keys = [f"{i:05d}-{cache.config_key(fname, item)}" for i, item in enumerate(items)]
-        results = [cache.load(piece_dir, k) for k in keys]
+        results = [None if self.force else cache.load(piece_dir, k) for k in keys]
         todo = [i for i, r in enumerate(results) if r is None]
         with Progress(len(items), desc, enabled=self.progress) as bar:
             bar.update(len(items) - len(todo))
@@ -91,6 +93,8 @@ def run(exp, mode: str = "quick", overrides: dict | None = None, seed: int | Non
         directory: Path | None = None):
     """Run (or load from cache) one experiment; returns ``(result, config, info)``.
 
+    ``force`` recomputes the result and every piece of it (cached entries are overwritten).
+
     ``info`` has ``key``, ``cached`` (whether the whole result came from the cache),
     ``seconds`` and ``pieces_computed``.
     """
@@ -102,7 +106,7 @@ def run(exp, mode: str = "quick", overrides: dict | None = None, seed: int | Non
         result = cache.load(directory, key)
         if result is not None:
             return result, config, {"key": key, "cached": True, "seconds": 0.0, "pieces_computed": 0}
-    ctx = RunContext(key, directory, executor, progress)
+    ctx = RunContext(key, directory, executor, progress, force=force)
     t0 = time.perf_counter()
     result = exp.run(config, ctx)
     seconds = time.perf_counter() - t0

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..chain_rule import mm_eye, tmm_eye
-from ..models import prefix_products, suffix_products
+from ..models import prefix_products, suffix_products, validate_params
 
 
 def _eye_like(n, lead):
@@ -36,9 +36,12 @@ def factors(params, layers=None) -> list:
     params : tuple of arrays (..., n_l, n_{l-1}).
     layers : indices of the adapting layers (default: all).
     """
-    params = tuple(np.asarray(W, dtype=float) for W in params)
+    params = validate_params(tuple(np.asarray(W, dtype=float) for W in params))
     L = len(params)
     layers = range(L) if layers is None else layers
+    for l in layers:
+        if not 0 <= l < L:
+            raise ValueError(f"layers contains {l}, but the model has layers 0..{L - 1}")
     P, S = prefix_products(params), suffix_products(params)
     lead = params[0].shape[:-2]
     d, out = params[0].shape[-1], params[-1].shape[-2]
@@ -103,6 +106,9 @@ def psd_power(A, p: float) -> np.ndarray:
 def balanced_factors(M, depth: int) -> list:
     """``[((MMᵀ)^{(L−j)/L}, (MᵀM)^{(j−1)/L})]`` for ``j = 1..L``: the factors of a balanced network."""
     M = np.asarray(M, dtype=float)
+    if M.ndim < 2 or int(depth) != depth or depth < 1:
+        raise ValueError(f"balanced_factors needs a matrix M (..., out, d) and a positive integer depth, got "
+                         f"shape {M.shape} and depth {depth!r}")
     MMt, MtM = M @ np.swapaxes(M, -1, -2), np.swapaxes(M, -1, -2) @ M
     return [(psd_power(MMt, (depth - j) / depth), psd_power(MtM, (j - 1) / depth)) for j in range(1, depth + 1)]
 
@@ -112,7 +118,7 @@ def exact_one_step_map(params, G, alpha: float, layers=None) -> np.ndarray:
 
     ``W_l ← W_l − α S_lᵀ G P_lᵀ``; used to measure the O(α²) residual of :func:`implicit_update`.
     """
-    params = [np.asarray(W, dtype=float) for W in params]
+    params = list(validate_params(tuple(np.asarray(W, dtype=float) for W in params)))
     L = len(params)
     layers = list(range(L)) if layers is None else list(layers)
     P, S = prefix_products(params), suffix_products(params)
