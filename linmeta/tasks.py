@@ -289,6 +289,21 @@ class TaskMixture:
         return meta_batch(tasks, K, Q, rng)
 
 
+def mixture_components(family) -> list:
+    """``[(probability, GaussianRegression), ...]`` of a family, flattening nested mixtures.
+
+    A :class:`GaussianRegression` is its own single component.
+    """
+    if isinstance(family, GaussianRegression):
+        return [(1.0, family)]
+    if isinstance(family, TaskMixture):
+        out = []
+        for p, c in zip(family.weights, family.components):
+            out.extend((p * q, cc) for q, cc in mixture_components(c))
+        return out
+    raise ValueError(f"family must be a GaussianRegression or a TaskMixture of them, got {type(family).__name__}")
+
+
 @dataclass(frozen=True)
 class BinaryClassification:
     """Linearly separable binary tasks: ``y = 1[w*ᵀx > 0]``, each label flipped with probability ``label_noise``.

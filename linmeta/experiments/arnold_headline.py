@@ -141,7 +141,7 @@ def plot(res, cfg):
         ax.axhline(r["theory"]["floor"], color="k", ls="--", lw=1, label=f"shallow floor, α={cfg['alpha']:g}")
         ax.axhline(r["theory"]["floor_opt"], color="k", ls=":", lw=1,
                    label=f"shallow, optimal α={r['theory']['alpha_opt']:.2f}")
-        ax.set_xticks(x, [f"shallow (L=1)", f"deep (L={len(cfg['deep_widths']) + 1})"])
+        ax.set_xticks(x, ["shallow (L=1)", f"deep (L={len(cfg['deep_widths']) + 1})"])
         ax.set_ylabel("final post-adaptation loss (±2 SE)")
         ax.set_title("isotropic inputs" if s == "iso" else f"rotated inputs, cond {cfg['cond']:g}", fontsize=9)
         ax.legend(fontsize=7)

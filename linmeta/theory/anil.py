@@ -45,7 +45,7 @@ from .. import _validate
 from ..adapt import InnerLoop
 from ..meta import adapted_map
 from ..models import end_to_end, validate_params
-from ..tasks import GaussianRegression, TaskBatch, TaskMixture
+from ..tasks import GaussianRegression, TaskBatch, mixture_components
 from .precondition import factors, top_only_factor
 from .shallow import ShallowQuadratic
 
@@ -232,17 +232,6 @@ def anil_expected_task_loss(params, tasks: TaskBatch, K: int | None, alpha: floa
     return 0.5 * np.einsum("...od,...de,...oe->...", E, q.A, E) + q.const
 
 
-def _components(family):
-    if isinstance(family, GaussianRegression):
-        return [(1.0, family)]
-    if isinstance(family, TaskMixture):
-        out = []
-        for p, c in zip(family.weights, family.components):
-            out.extend((p * w, cc) for w, cc in _components(c))
-        return out
-    raise ValueError(f"family must be a GaussianRegression or a TaskMixture of them, got {type(family).__name__}")
-
-
 def gaussian_trace_mean(F, Q, M, mean, cov) -> np.ndarray:
     """``E tr(F E Q Eᵀ)`` for ``E = M − W*``, ``vec_row(W*) ~ N(vec_row(mean), cov)``.
 
@@ -279,7 +268,7 @@ def anil_expected_loss(params, family, K: int | None, alpha: float) -> np.ndarra
     """
     params, M, R = _split_params(params)
     total = 0.0
-    for p, c in _components(family):
+    for p, c in mixture_components(family):
         if c.d != M.shape[-1] or c.out != M.shape[-2]:
             raise ValueError(f"family has d={c.d}, out={c.out} but the model maps d={M.shape[-1]} to out={M.shape[-2]}")
         q = one_step_quadratic(R, c.input_cov, c.noise_std, c.out, K, alpha)
@@ -296,7 +285,7 @@ def nal_expected_loss(params, family) -> np.ndarray:
     params = validate_params(tuple(np.asarray(W, dtype=float) for W in params))
     M = end_to_end(params)
     total = 0.0
-    for p, c in _components(family):
+    for p, c in mixture_components(family):
         eye = np.broadcast_to(np.eye(c.out), M.shape[:-2] + (c.out, c.out))
         total = total + p * (0.5 * gaussian_trace_mean(eye, c.input_cov, M, c.mean, c.cov) + 0.5 * c.out * c.noise_std**2)
     return np.asarray(total)
@@ -454,7 +443,7 @@ def two_layer_split_expectation(params, family, alpha: float) -> dict:
     F = W2 @ np.swapaxes(W2, -1, -2)
     eye = np.broadcast_to(np.eye(M.shape[-2]), F.shape)
     res = {"head": 0.0, "body": 0.0, "head_linear": 0.0, "body_linear": 0.0}
-    for p, c in _components(family):
+    for p, c in mixture_components(family):
         if c.d != M.shape[-1] or c.out != M.shape[-2]:
             raise ValueError(f"family has d={c.d}, out={c.out} but the model maps d={M.shape[-1]} to out={M.shape[-2]}")
         S = c.input_cov

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from .. import _validate
-from ..tasks import GaussianRegression, TaskBatch, TaskMixture
+from ..tasks import TaskBatch, mixture_components
 from .gaussian_moments import gd_noise_polynomial, gd_polynomial, poly_sandwich
 
 
@@ -120,17 +120,6 @@ def expected_task_loss(M, tasks: TaskBatch, K: int | None, alpha: float, steps: 
     return 0.5 * np.einsum("...od,...de,...oe->...", E, A, E) + const
 
 
-def _components(family):
-    if isinstance(family, GaussianRegression):
-        return [(1.0, family)]
-    if isinstance(family, TaskMixture):
-        comps = []
-        for p, c in zip(family.weights, family.components):
-            comps.extend((p * q, cc) for q, cc in _components(c))
-        return comps
-    raise ValueError(f"family must be a GaussianRegression or TaskMixture, got {type(family).__name__}")
-
-
 def expected_meta_loss(M, family, K: int | None, alpha: float, steps: int) -> float:
     """Expected meta-loss of the shallow model at ``M`` over the task family and the K-shot support sets.
 
@@ -141,7 +130,7 @@ def expected_meta_loss(M, family, K: int | None, alpha: float, steps: int) -> fl
     """
     M = np.asarray(M, dtype=float)
     total = 0.0
-    for p, c in _components(family):
+    for p, c in mixture_components(family):
         q = shallow_quadratic(c.input_cov, c.noise_std, c.out, K, alpha, steps)
         E = M - c.mean
         spread = np.trace(np.kron(np.eye(c.out), q.A) @ c.cov)
@@ -152,7 +141,7 @@ def expected_meta_loss(M, family, K: int | None, alpha: float, steps: int) -> fl
 def maml_optimum(family, K: int | None, alpha: float, steps: int) -> np.ndarray:
     """The shallow MAML optimum ``M* = [Σ p_c μ_c 𝔸_c][Σ p_c 𝔸_c]⁻¹`` (= E[W*] for a shared Σ)."""
     num, den = 0.0, 0.0
-    for p, c in _components(family):
+    for p, c in mixture_components(family):
         A = shallow_quadratic(c.input_cov, c.noise_std, c.out, K, alpha, steps).A
         num = num + p * c.mean @ A
         den = den + p * A
@@ -175,7 +164,7 @@ def optimal_alpha(family, K: int | None, steps: int, bracket=(0.0, None)) -> tup
     The search runs on ``[0, 2/λ_max(Σ)]`` (components' largest input variance) by bounded
     scalar minimisation of the exact closed form.
     """
-    lam = max(np.linalg.eigvalsh(c.input_cov)[-1] for _, c in _components(family))
+    lam = max(np.linalg.eigvalsh(c.input_cov)[-1] for _, c in mixture_components(family))
     hi = bracket[1] if bracket[1] is not None else 2.0 / lam
     res = minimize_scalar(lambda a: shallow_floor(family, K, a, steps), bounds=(bracket[0], hi),
                           method="bounded", options={"xatol": 1e-10 * hi})
