@@ -7,7 +7,7 @@ closed form; ``linmeta.theory`` holds the closed-form predictions and
 """
 __version__ = "0.1.0"
 
-from .adapt import InnerLoop
+from .inner_loop import InnerLoop
 from .losses import LogisticLoss, QuadraticLoss, sample_moments
 from .meta import MetaGradient, adapt, adapted_map, meta_loss, meta_value_and_grad, pre_adaptation_loss
 from .models import end_to_end, init_deep_linear

@@ -15,7 +15,18 @@ into a dense base with :meth:`Factored.densified`.
 """
 from __future__ import annotations
 
-from .backend import namespace
+from .backend import namespace as _namespace
+
+_NS = {}
+
+
+def namespace(*arrays):
+    """Array-API namespace, cached by array type (the generic lookup costs microseconds per call)."""
+    key = tuple(type(a) for a in arrays if a is not None)
+    ns = _NS.get(key)
+    if ns is None:
+        ns = _NS[key] = _namespace(*arrays)
+    return ns
 
 
 def _lead(*arrays):
@@ -28,13 +39,65 @@ def _bcast(xp, a, lead):
     return xp.broadcast_to(a, tuple(lead) + tuple(a.shape[-2:]))
 
 
+def thin_matmul(Z, B):
+    """``Z @ B`` where ``B`` may be shared across the task axis (size 1 at axis -3).
+
+    Multiplying T thin per-task blocks by one shared matrix is one GEMM on the stacked rows,
+    ``(T·k, n) @ (n, m)``, instead of T small products (which numpy runs one by one).
+    """
+    if B.ndim >= 3 and Z.ndim >= 3 and B.shape[-3] == 1 and Z.shape[-3] > 1:
+        T, k, n = Z.shape[-3:]
+        out = Z.reshape(tuple(Z.shape[:-3]) + (T * k, n)) @ B.reshape(tuple(B.shape[:-3]) + tuple(B.shape[-2:]))
+        return out.reshape(tuple(out.shape[:-2]) + (T, k, out.shape[-1]))
+    return Z @ B
+
+
 class Factored:
-    """``base + C @ R`` (see module docstring)."""
+    """``base + C @ R`` (see module docstring).
 
-    __slots__ = ("base", "C", "R")
+    ``C`` is stored transposed, ``Ct = Cᵀ`` (*, r, n), so that adding two factored matrices stacks
+    both factors along rows (axis -2), a contiguous copy.  The stacking is lazy: :meth:`plus` only
+    collects the pieces, and they are concatenated once, the first time the factors are used.
+    """
 
-    def __init__(self, base=None, C=None, R=None):
-        self.base, self.C, self.R = base, C, R
+    __slots__ = ("base", "_Ct", "_R")
+
+    def __init__(self, base=None, C=None, R=None, *, Ct=None):
+        self.base = base
+        Ct = Ct if C is None else C.mT
+        self._Ct = None if Ct is None else [Ct]
+        self._R = None if R is None else [R]
+
+    @classmethod
+    def _from_pieces(cls, base, Cts, Rs):
+        out = cls(base)
+        out._Ct, out._R = Cts, Rs
+        return out
+
+    def _stack(self):
+        if len(self._Ct) > 1:
+            xp = namespace(self._Ct[0])
+            lead = _lead(*self._Ct, *self._R)
+            self._Ct = [xp.concat([_bcast(xp, a, lead) for a in self._Ct], axis=-2)]
+            self._R = [xp.concat([_bcast(xp, a, lead) for a in self._R], axis=-2)]
+
+    @property
+    def Ct(self):
+        if self._Ct is None:
+            return None
+        self._stack()
+        return self._Ct[0]
+
+    @property
+    def R(self):
+        if self._R is None:
+            return None
+        self._stack()
+        return self._R[0]
+
+    @property
+    def C(self):
+        return None if self.Ct is None else self.Ct.mT
 
     @classmethod
     def wrap(cls, x):
@@ -52,13 +115,13 @@ class Factored:
 
     @property
     def rank(self) -> int:
-        return 0 if self.C is None else int(self.C.shape[-1])
+        return 0 if self._Ct is None else sum(int(a.shape[-2]) for a in self._Ct)
 
     def dense(self):
         """The full matrix ``base + C R``."""
-        if self.C is None:
+        if self.Ct is None:
             return self.base
-        low = self.C @ self.R
+        low = self.Ct.mT @ self.R
         return low if self.base is None else self.base + low
 
     def densified(self) -> "Factored":
@@ -66,54 +129,50 @@ class Factored:
 
     def left(self, Z):
         """``Z @ X`` for a thin ``Z`` (*, k, n)."""
-        out = None if self.base is None else Z @ self.base
-        if self.C is not None:
-            low = (Z @ self.C) @ self.R
+        out = None if self.base is None else thin_matmul(Z, self.base)
+        if self.Ct is not None:
+            low = thin_matmul(thin_matmul(Z, self.Ct.mT), self.R)
             out = low if out is None else out + low
         return out
 
     def right_t(self, Z):
         """``Z @ Xᵀ`` for a thin ``Z`` (*, k, m)."""
-        out = None if self.base is None else Z @ self.base.mT
-        if self.C is not None:
-            low = (Z @ self.R.mT) @ self.C.mT
+        out = None if self.base is None else thin_matmul(Z, self.base.mT)
+        if self.Ct is not None:
+            low = thin_matmul(thin_matmul(Z, self.R.mT), self.Ct)
             out = low if out is None else out + low
         return out
 
     def scaled(self, a) -> "Factored":
         """``a X`` for a scalar ``a`` (the correction's ``C`` is scaled)."""
-        return Factored(None if self.base is None else a * self.base, None if self.C is None else a * self.C, self.R)
+        base = None if self.base is None else a * self.base
+        if self._Ct is None:
+            return Factored(base)
+        return Factored._from_pieces(base, [a * c for c in self._Ct], list(self._R))
 
     def plus(self, other: "Factored") -> "Factored":
-        """``X + Y``: bases add, low-rank parts concatenate (ranks add)."""
+        """``X + Y``: bases add, low-rank parts stack (ranks add)."""
         if self.base is None:
             base = other.base
         elif other.base is None:
             base = self.base
         else:
             base = self.base + other.base
-        if other.C is None:
-            return Factored(base, self.C, self.R)
-        if self.C is None:
-            return Factored(base, other.C, other.R)
-        xp = namespace(self.C, other.C)
-        lead = _lead(self.C, self.R, other.C, other.R)
-        C = xp.concat([_bcast(xp, self.C, lead), _bcast(xp, other.C, lead)], axis=-1)
-        R = xp.concat([_bcast(xp, self.R, lead), _bcast(xp, other.R, lead)], axis=-2)
-        return Factored(base, C, R)
+        Cts = (self._Ct or []) + (other._Ct or [])
+        Rs = (self._R or []) + (other._R or [])
+        return Factored._from_pieces(base, Cts or None, Rs or None)
 
     def map_factors(self, left=None, right=None) -> "Factored":
         """``L X R'`` for square matrices ``left`` (n x n) and ``right`` (m x m), keeping the factorisation."""
-        def lm(a):
-            return a if left is None else left @ a
-
-        def rm(a):
-            return a if right is None else a @ right
-
-        base = None if self.base is None else rm(lm(self.base))
-        if self.C is None:
+        base = self.base
+        if base is not None:
+            base = base if left is None else left @ base
+            base = base if right is None else base @ right
+        if self.Ct is None:
             return Factored(base)
-        return Factored(base, lm(self.C), rm(self.R))
+        Ct = self.Ct if left is None else self.Ct @ left.mT  # (L C)ᵀ = Cᵀ Lᵀ
+        R = self.R if right is None else self.R @ right
+        return Factored(base, R=R, Ct=Ct)
 
 
 def sum_tasks(x):
@@ -128,16 +187,15 @@ def sum_tasks(x):
     if x.base is not None:
         xp = namespace(x.base)
         out = xp.sum(x.base, axis=-3) if x.base.ndim >= 3 else x.base
-    if x.C is not None:
-        xp = namespace(x.C, x.R)
-        lead = _lead(x.C, x.R)
-        C, R = _bcast(xp, x.C, lead), _bcast(xp, x.R, lead)
-        *outer, T, n, r = C.shape
+    if x.Ct is not None:
+        xp = namespace(x.Ct, x.R)
+        lead = _lead(x.Ct, x.R)
+        Ct, R = _bcast(xp, x.Ct, lead), _bcast(xp, x.R, lead)
+        *outer, T, r, n = Ct.shape
         m = R.shape[-1]
-        nd = len(outer)
-        Cw = xp.reshape(xp.permute_dims(C, tuple(range(nd)) + (nd + 1, nd, nd + 2)), tuple(outer) + (n, T * r))
+        Ctw = xp.reshape(Ct, tuple(outer) + (T * r, n))
         Rw = xp.reshape(R, tuple(outer) + (T * r, m))
-        low = Cw @ Rw
+        low = Ctw.mT @ Rw
         out = low if out is None else out + low
     return out
 
@@ -145,16 +203,16 @@ def sum_tasks(x):
 def sum_tasks_nt(a, b):
     """``Σ_t a_t b_tᵀ`` for Factored or dense ``a`` (*, T, n, k), ``b`` (*, T, m, k): dense (*, n, m)."""
     a, b = Factored.wrap(a), Factored.wrap(b)
-    if a.base is None and b.base is None and a.C is not None and b.C is not None:
-        # (Ca Ra)(Cb Rb)ᵀ = Ca (Ra Rbᵀ) Cbᵀ
-        return sum_tasks(Factored(C=a.C @ (a.R @ b.R.mT), R=b.C.mT))
+    if a.base is None and b.base is None and a.Ct is not None and b.Ct is not None:
+        # (Ca Ra)(Cb Rb)ᵀ = Ca (Ra Rbᵀ) Cbᵀ:  new Cᵀ = (Rb Raᵀ) Caᵀ, new R = Cbᵀ
+        return sum_tasks(Factored(R=b.Ct, Ct=(b.R @ a.R.mT) @ a.Ct))
     return sum_tasks(a.dense() @ b.dense().mT)
 
 
 def sum_tasks_tn(a, b):
     """``Σ_t a_tᵀ b_t`` for Factored or dense ``a`` (*, T, k, n), ``b`` (*, T, k, m): dense (*, n, m)."""
     a, b = Factored.wrap(a), Factored.wrap(b)
-    if a.base is None and b.base is None and a.C is not None and b.C is not None:
-        # (Ca Ra)ᵀ(Cb Rb) = Raᵀ (Caᵀ Cb) Rb
-        return sum_tasks(Factored(C=a.R.mT @ (a.C.mT @ b.C), R=b.R))
+    if a.base is None and b.base is None and a.Ct is not None and b.Ct is not None:
+        # (Ca Ra)ᵀ(Cb Rb) = Raᵀ (Caᵀ Cb) Rb:  new Cᵀ = (Cbᵀ Ca) Ra, new R = Rb
+        return sum_tasks(Factored(R=b.R, Ct=(b.Ct @ a.Ct.mT) @ a.R))
     return sum_tasks(a.dense().mT @ b.dense())

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import preconditioners as _pc
-from .adapt import InnerLoop, run_inner_loop
+from .inner_loop import InnerLoop, run_inner_loop
 from .backend import namespace
 from .chain_rule import LayerCalculus
 from .factored import sum_tasks

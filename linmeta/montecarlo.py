@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate
-from .adapt import InnerLoop
+from .inner_loop import InnerLoop
 from .meta import adapted_map
 from .tasks import TaskBatch, as_generator
 

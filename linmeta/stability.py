@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import preconditioners as _pc
-from .adapt import InnerLoop
+from .inner_loop import InnerLoop
 from .backend import namespace, to_numpy
 from .chain_rule import LayerCalculus
 

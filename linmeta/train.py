@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _validate
 from . import preconditioners as _pc
-from .adapt import InnerLoop
+from .inner_loop import InnerLoop
 from .meta import _check_inputs, pre_adaptation_loss, value_and_grad_unchecked
 from .models import validate_params
 from .progress import Progress

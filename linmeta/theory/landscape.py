@@ -12,7 +12,7 @@ population gradients (``m=None``) or with the ``m``-sample stochastic gradient
 
 ``sampling="same"``
     one support set of ``m`` samples is reused for all ``k`` steps — the model of the
-    engine's inner loop (:func:`linmeta.adapt.run_inner_loop`).  Exact through the
+    engine's inner loop (:func:`linmeta.inner_loop.run_inner_loop`).  Exact through the
     Gaussian chain moments of :mod:`linmeta.theory.gaussian_moments` (via
     :func:`linmeta.theory.shallow.shallow_quadratic`); with ``m`` finite it is limited to
     ``k ≤ 3`` (the chain of ``2k+1`` sample covariances must have at most 8 factors).

@@ -1,9 +1,9 @@
-"""Inner-loop rules (linmeta.adapt)."""
+"""Inner-loop rules (linmeta.inner_loop)."""
 import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta.adapt import InnerLoop, run_inner_loop
+from linmeta.inner_loop import InnerLoop, run_inner_loop
 
 
 @pytest.mark.parametrize(
