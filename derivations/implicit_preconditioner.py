@@ -17,7 +17,7 @@ With symbolic entries, sympy shows
   since ``MMᵀ = U_L D^{2L} U_Lᵀ``; so the T4 sum is ``Σ_l (MMᵀ)^{(L−l)/L} G (MᵀM)^{(l−1)/L}`` (Arora et al. 2018).
 
 ``verify`` compares these with ``linmeta.theory.precondition`` and ``linmeta.theory.metaopt`` on random
-instances, and with the engine's actual one-step adaptation (``linmeta.adapt``).
+instances, and with the engine's actual one-step adaptation (``linmeta.inner_loop``).
 """
 from functools import lru_cache
 
@@ -190,4 +190,4 @@ if __name__ == "__main__":
     print("M⁺(α) coefficient of α: −Σ_l S_l S_lᵀ G P_lᵀ P_l")
     print("balanced factors: S_l S_lᵀ = (MMᵀ)^{(L−l)/L}, P_lᵀP_l = (MᵀM)^{(l−1)/L} verified for L = 4")
     verify()
-    print("verified against linmeta.theory.precondition, linmeta.theory.metaopt and linmeta.adapt")
+    print("verified against linmeta.theory.precondition, linmeta.theory.metaopt and linmeta.inner_loop")
