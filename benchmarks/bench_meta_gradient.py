@@ -10,8 +10,9 @@ Implementations, all computing the same meta-gradient (checked here to 1e-10 rel
                        (create_graph=True), gradients accumulated over tasks
   higher               the `higher` library's innerloop_ctx with a differentiable SGD, per task
 
-Throughput is tasks x meta-steps per second.  Usage:
-    python benchmarks/bench_meta_gradient.py [--repeats N] [--json results.json] [--quick]
+Throughput is tasks x meta-steps per second.  Speed-ups are measured in interleaved rounds (each
+implementation timed back to back in every round) and reported as the median over rounds.  Usage:
+    python benchmarks/bench_meta_gradient.py [--rounds N] [--repeats N] [--json results.json] [--quick]
 """
 from __future__ import annotations
 
@@ -87,6 +88,17 @@ def linmeta_numpy(params, data, cfg):
     return step
 
 
+def linmeta_numpy_moments(params, data, cfg):
+    Xs, Ys, Xq, Yq = data
+    rule = lm.InnerLoop(cfg["steps"], cfg["alpha"], "all")
+    support, query = lm.sample_moments(Xs, Ys), lm.sample_moments(Xq, Yq)  # once: the engine's own input
+
+    def step():
+        return lm.meta_value_and_grad(params, support, query, rule).params
+
+    return step
+
+
 def linmeta_torch(params, data, cfg):
     Xs, Ys, Xq, Yq = to_backend(list(data), "torch")
     tparams = to_backend(params, "torch")
@@ -155,43 +167,64 @@ def rel(a, b):
     return max(float(np.max(np.abs(x - y)) / np.max(np.abs(y))) for x, y in zip(a, b))
 
 
-def run(cfg, repeats, include_references=True):
+def run(cfg, repeats, rounds, include_references=True):
+    """Time every implementation in ``rounds`` interleaved rounds; return per-round times and speed-ups.
+
+    In each round linmeta is timed as the best of ``repeats`` calls and each reference by one call,
+    back to back, so slow drifts of the machine affect both sides of a ratio alike.
+    """
     params, data = make_problem(cfg)
-    rows = {}
-    t, ref = best_time(linmeta_numpy(params, data, cfg), repeats)
-    rows["linmeta (numpy)"] = {"seconds": t, "rel_err_vs_numpy": 0.0}
-    candidates = []
+    impls = {"linmeta (numpy), moments given": (linmeta_numpy_moments(params, data, cfg), repeats),
+             "linmeta (numpy), moments from raw data": (linmeta_numpy(params, data, cfg), repeats)}
     try:
         import torch  # noqa: F401
 
-        candidates += [("linmeta (torch CPU)", linmeta_torch, repeats)]
+        impls["linmeta (torch CPU)"] = (linmeta_torch(params, data, cfg), repeats)
         if include_references:
-            candidates += [("torch loop (autograd, create_graph)", torch_loop, max(1, repeats // 5))]
+            impls["torch loop (autograd, create_graph)"] = (torch_loop(params, data, cfg), 1)
     except ImportError:
         pass
     if include_references:
         try:
             import higher  # noqa: F401
 
-            candidates += [("higher", higher_loop, 1)]
+            impls["higher"] = (higher_loop(params, data, cfg), 1)
         except ImportError:
             pass
-    for name, make, reps in candidates:
-        t, grads = best_time(make(params, data, cfg), reps)
-        err = rel(grads, ref)
+    ref = impls["linmeta (numpy), moments given"][0]()
+    errors = {}
+    for name, (step, _) in impls.items():
+        err = rel(step(), ref)  # also the warm-up call
         if err > 1e-10:
             raise AssertionError(f"{name} disagrees with linmeta: rel err {err:.3g}")
-        rows[name] = {"seconds": t, "rel_err_vs_numpy": err}
-    base = rows["linmeta (numpy)"]["seconds"]
-    for r in rows.values():
-        r["tasks_x_steps_per_s"] = cfg["tasks"] / r["seconds"]
-        r["slowdown_vs_linmeta"] = r["seconds"] / base
+        errors[name] = err
+    times = {name: [] for name in impls}
+    for _ in range(rounds):
+        for name, (step, reps) in impls.items():
+            best = float("inf")
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                step()
+                best = min(best, time.perf_counter() - t0)
+            times[name].append(best)
+    base = np.array(times["linmeta (numpy), moments given"])
+    base_raw = np.array(times["linmeta (numpy), moments from raw data"])
+    rows = {}
+    for name, ts in times.items():
+        ts = np.array(ts)
+        speedup, speedup_raw = ts / base, ts / base_raw  # per round
+        rows[name] = {"seconds_median": float(np.median(ts)), "seconds_min": float(ts.min()),
+                      "tasks_x_steps_per_s": cfg["tasks"] / float(np.median(ts)),
+                      "speedup_median": float(np.median(speedup)), "speedup_min": float(speedup.min()),
+                      "speedup_max": float(speedup.max()),
+                      "speedup_raw_median": float(np.median(speedup_raw)), "rel_err_vs_numpy": errors[name]}
     return rows
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=10, help="linmeta calls per round (best is kept)")
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds (medians are reported)")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--quick", action="store_true", help="skip the scaling sweeps")
     args = ap.parse_args(argv)
@@ -199,13 +232,16 @@ def main(argv=None):
     out = {"config": CONFIG, "machine": machine()}
     print("config:", CONFIG)
     print("machine:", out["machine"])
-    rows = run(CONFIG, args.repeats)
+    rows = run(CONFIG, args.repeats, args.rounds)
     out["standard"] = rows
-    print("\n| implementation | s / meta-step | tasks x meta-steps / s | linmeta speed-up | max rel. diff |")
-    print("|---|---|---|---|---|")
+    print(f"\nmedian of {args.rounds} interleaved rounds (range of the per-round ratio in brackets)")
+    print("| implementation | s / meta-step | tasks x meta-steps / s | time / linmeta (moments given) "
+          "| time / linmeta (moments from data) | max rel. diff |")
+    print("|---|---|---|---|---|---|")
     for name, r in rows.items():
-        print(f"| {name} | {r['seconds']:.4g} | {r['tasks_x_steps_per_s']:.4g} | "
-              f"{r['slowdown_vs_linmeta']:.1f}x | {r['rel_err_vs_numpy']:.1e} |")
+        print(f"| {name} | {r['seconds_median']:.4g} | {r['tasks_x_steps_per_s']:.4g} | "
+              f"{r['speedup_median']:.1f}x [{r['speedup_min']:.1f}, {r['speedup_max']:.1f}] | "
+              f"{r['speedup_raw_median']:.1f}x | {r['rel_err_vs_numpy']:.1e} |")
     if not args.quick:
         out["scaling_K"], out["scaling_tasks"] = {}, {}
         print("\nlinmeta (numpy) time per meta-step vs K (moments computed from data / given moments):")
@@ -214,8 +250,8 @@ def main(argv=None):
             params, (Xs, Ys, Xq, Yq) = make_problem(cfg)
             support, query = lm.sample_moments(Xs, Ys), lm.sample_moments(Xq, Yq)
             rule = lm.InnerLoop(cfg["steps"], cfg["alpha"], "all")
-            t_all, _ = best_time(linmeta_numpy(params, (Xs, Ys, Xq, Yq), cfg), args.repeats)
-            t_grad, _ = best_time(lambda: lm.meta_value_and_grad(params, support, query, rule), args.repeats)
+            t_all, _ = best_time(linmeta_numpy(params, (Xs, Ys, Xq, Yq), cfg), 3 * args.repeats)
+            t_grad, _ = best_time(lambda: lm.meta_value_and_grad(params, support, query, rule), 3 * args.repeats)
             out["scaling_K"][K] = {"with_moments": t_all, "given_moments": t_grad}
             print(f"  K = {K:5d}: {t_all * 1e3:8.2f} ms (incl. moments), {t_grad * 1e3:8.2f} ms (given moments)")
         print("linmeta (numpy) time per meta-step vs number of tasks (given moments):")
@@ -224,7 +260,7 @@ def main(argv=None):
             params, (Xs, Ys, Xq, Yq) = make_problem(cfg)
             support, query = lm.sample_moments(Xs, Ys), lm.sample_moments(Xq, Yq)
             rule = lm.InnerLoop(cfg["steps"], cfg["alpha"], "all")
-            t_grad, _ = best_time(lambda: lm.meta_value_and_grad(params, support, query, rule), args.repeats)
+            t_grad, _ = best_time(lambda: lm.meta_value_and_grad(params, support, query, rule), 3 * args.repeats)
             out["scaling_tasks"][T] = t_grad
             print(f"  T = {T:5d}: {t_grad * 1e3:8.2f} ms  ({t_grad / T * 1e6:.2f} us per task)")
     if args.json:

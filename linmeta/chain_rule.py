@@ -130,16 +130,23 @@ class LayerCalculus:
         """``S_lᵀ G P_lᵀ`` for one layer (dense)."""
         return self.layer_grads_factored(G, [l])[l].dense()
 
-    def directional_M(self, V):
-        """``dM = Σ_l S_l V_l P_l`` (*, out, d), by Horner's rule over the layers; ``None`` if V is zero."""
-        V = [Factored.wrap(v) for v in V]
+    def directional_M(self, V, SV=None):
+        """``dM = Σ_l S_l V_l P_l`` (*, out, d), by Horner's rule over the layers; ``None`` if V is zero.
+
+        ``SV`` optionally holds the thin products ``S_l V_l`` already computed.
+        """
+        if SV is None:
+            SV = self._above_products([Factored.wrap(v) for v in V])
         acc = None
         for l in range(len(self.layers) - 1, -1, -1):
             if acc is not None:
                 acc = self.layers[l].left(acc)
-            if V[l] is not None:
-                acc = _add(acc, self._apply_above(self.S[l], V[l]))
+            acc = _add(acc, SV[l])
         return acc
+
+    def _above_products(self, V) -> list:
+        """``[S_l V_l]`` (thin, (*, out, n_l)); None where ``V_l`` is zero."""
+        return [None if v is None else self._apply_above(self.S[l], v) for l, v in enumerate(V)]
 
     def hvp_factored(self, loss, G, V) -> list:
         """Layer-space Hessian of ``loss(M)`` at these params applied to ``V``, as Factored (all layers).
@@ -152,7 +159,8 @@ class LayerCalculus:
         """
         V = [Factored.wrap(v) for v in V]
         W, S, L = self.layers, self.S, len(self.layers)
-        dM = self.directional_M(V)
+        SV = self._above_products(V)  # S_l V_l, used by both dM and dS
+        dM = self.directional_M(V, SV)
         if dM is None:
             return [None] * L
         dG = loss.hess_action(self.M, dM)
@@ -166,9 +174,7 @@ class LayerCalculus:
         dS = [None] * L  # dS_l, top-down
         for l in range(L - 2, -1, -1):
             nxt = None if dS[l + 1] is None else W[l + 1].left(dS[l + 1])
-            if V[l + 1] is not None:
-                nxt = _add(nxt, self._apply_above(S[l + 1], V[l + 1]))
-            dS[l] = nxt
+            dS[l] = _add(nxt, SV[l + 1])
         out = []
         for l in range(L):
             term = Factored.outer(tmm_eye(S[l]), _add(dGP[l], GdP[l]))
