@@ -223,10 +223,12 @@ def checks(res, cfg):
                                            R["gain_tuned"][-1], R["gain_tuned_se"][-1])))
         if d_first == 0.0:
             out.append(as_finding(close_se(f"{act}: D = 0: gain = 1", 1.0, D["gain"][0], D["gain_se"][0])))
-        # the small-landscape limit: against NAL at its best step, the gain of the linearised network
-        out.append(close_se(f"{act}: gain vs tuned NAL = linearised theory at D/R_H={cfg['distances'][-1]:g}, "
-                            f"rho_H/rho_E={cfg['ratio']:g}", D["gain_linearised"][-1], D["gain_tuned"][-1],
-                            D["gain_tuned_se"][-1]))
+        # the small-landscape limit: against NAL at its best step, the gain of the network linearised at the
+        # landscape centre.  Linearisation is an approximation (exact only as the landscape shrinks), not an
+        # exact prediction at this D/R_H, so how well it holds is reported as a finding, not a check
+        out.append(as_finding(close_se(f"{act}: gain vs tuned NAL = linearised theory at D/R_H="
+                                       f"{cfg['distances'][-1]:g}, rho_H/rho_E={cfg['ratio']:g}",
+                                       D["gain_linearised"][-1], D["gain_tuned"][-1], D["gain_tuned_se"][-1])))
     return out
 
 
