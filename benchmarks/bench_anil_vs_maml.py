@@ -14,29 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 
 import numpy as np
+from bench_meta_gradient import machine  # same folder: run as a script, sys.path[0] is benchmarks/
 
 import linmeta as lm
-from linmeta.meta import value_and_grad_unchecked
 from linmeta import preconditioners as pc
+from linmeta.meta import value_and_grad_unchecked
 
 CONFIG = dict(d=64, widths=(64, 64, 64), out=1, K=10, tasks=128, steps=(1, 5), alpha=0.01)
 QUICK = dict(d=16, widths=(16, 16, 16), out=1, K=10, tasks=32, steps=(1, 5), alpha=0.01)
-
-
-def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"python": platform.python_version(), "numpy": np.__version__, "linmeta": lm.__version__,
-            "platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count()}
 
 
 def problem(cfg, seed=0):

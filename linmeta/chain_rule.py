@@ -32,7 +32,6 @@ Everything broadcasts over leading (run, task) axes.
 from __future__ import annotations
 
 from .factored import Factored
-from .models import prefix_products
 
 
 def mm_eye(a, b):
@@ -95,11 +94,6 @@ class LayerCalculus:
     def params(self) -> list:
         """The layers as dense arrays."""
         return [f.dense() for f in self.layers]
-
-    @property
-    def P(self) -> list:
-        """Full prefix products ``params[l-1] ⋯ params[0]`` (computed on demand; O(n² d) each)."""
-        return prefix_products(self.params)
 
     def below(self, Z) -> list:
         """``[Z P_lᵀ for l]`` for a thin ``Z`` (*, out, d): shapes (*, out, n_l)."""

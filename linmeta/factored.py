@@ -10,8 +10,8 @@ per full matrix, and the final sum over tasks is a single matrix product.
 
 Shapes: ``base`` (*, n, m) or None (zero); ``C`` (*, n, r) and ``R`` (*, r, m), or
 both None (r = 0).  Leading axes broadcast (run and task axes).  Transforms that
-do not preserve low rank (Meta-SGD's elementwise scaling) fold the correction
-into a dense base with :meth:`Factored.densified`.
+do not preserve low rank (Meta-SGD's elementwise scaling) return a dense base
+(``Factored(base=...)``).
 """
 from __future__ import annotations
 
@@ -123,9 +123,6 @@ class Factored:
             return self.base
         low = self.Ct.mT @ self.R
         return low if self.base is None else self.base + low
-
-    def densified(self) -> "Factored":
-        return Factored(base=self.dense())
 
     def left(self, Z):
         """``Z @ X`` for a thin ``Z`` (*, k, n)."""
