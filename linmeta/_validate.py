@@ -49,17 +49,6 @@ def finite_array(name: str, x):
     return x
 
 
-def shape(name: str, x, expected: tuple, what: str = "") -> None:
-    """Check the trailing dimensions of ``x`` against ``expected`` (``None`` = any)."""
-    got = tuple(x.shape)
-    if len(got) < len(expected) or any(
-        e is not None and g != e for g, e in zip(got[len(got) - len(expected):], expected)
-    ):
-        pretty = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
-        suffix = f" ({what})" if what else ""
-        raise ValueError(f"{name} must have trailing shape {pretty}{suffix}, got shape {got}")
-
-
 def psd_matrix(name: str, cov, *, tol: float = 1e-10) -> np.ndarray:
     """Check that ``cov`` (..., n, n) is finite, symmetric and positive semi-definite."""
     cov = np.asarray(cov, dtype=float)
