@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 import linmeta as lm  # noqa: E402
 from linmeta.experiments import arnold_depth as exp  # noqa: E402
 from linmeta.experiments import runner  # noqa: E402
+from linmeta.experiments.base import seeds_tasks_mean_se  # noqa: E402
 from linmeta.theory import shallow  # noqa: E402
 from linmeta.train import meta_train  # noqa: E402
 
@@ -38,24 +39,14 @@ def test_structure_and_figure(result):
 def test_shallow_at_floor_and_deep_below(result):
     """The key relations, in a tiny setting: the shallow model at its closed-form floor, the deep one far below."""
     res, cfg = result
-    m1, se1 = exp.summarise(res["curves"]["L1"]["final"])
+    m1, se1 = seeds_tasks_mean_se(res["curves"]["L1"]["final"])
     assert abs(m1 - res["theory"]["floor"]) <= 4 * se1
-    m2, se2 = exp.summarise(res["curves"]["L2"]["final"])
+    m2, se2 = seeds_tasks_mean_se(res["curves"]["L2"]["final"])
     assert m2 + 4 * se2 < res["theory"]["floor"]
     # the exact expected loss of the learned shallow inits can never beat the floor (its minimum)
     assert np.all(res["shallow_exact_final"] >= res["theory"]["floor"] * (1 - 1e-12))
     names = [c.name for c in exp.checks(res, cfg)]
     assert any("range over alpha" in n for n in names)
-
-
-def test_summarise_standard_error_components():
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal(5)
-    only_seeds = np.repeat(a[:, None], 7, axis=1)
-    assert np.isclose(exp.summarise(only_seeds)[1], a.std(ddof=1) / np.sqrt(5))
-    b = rng.standard_normal(9)
-    only_tasks = np.repeat(b[None, :], 4, axis=0)
-    assert np.isclose(exp.summarise(only_tasks)[1], b.std(ddof=1) / np.sqrt(9))
 
 
 def test_one_segment_is_exactly_meta_train():

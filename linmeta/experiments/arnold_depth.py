@@ -16,7 +16,7 @@ closed forms over K-shot support sets.
 Final losses are measured on one common, fresh test set (tasks and K-shot support sets drawn from
 the seed, population query, i.e. the exact expectation over query sets) shared by every model, so
 differences between models and step sizes are paired.  Its standard error combines the spread over
-seeds and over test tasks (:func:`summarise`).
+seeds and over test tasks (:func:`.base.seeds_tasks_mean_se`).
 
 Checks: the shallow model ends at its floor (within 4 SE) and at E[w*]; every deep model ends
 clearly below the floor (4 SE), at the floor of the optimally tuned shallow step (P10, 4 SE); the deep
@@ -38,7 +38,7 @@ from ..tasks import as_generator
 from ..theory import shallow
 from ..train import meta_train
 from . import plotting
-from .base import Experiment, Param, below, close_se, mean_and_se
+from .base import Experiment, Param, below, close_se, mean_and_se, seeds_tasks_mean_se
 
 PARAMS = {
     "d": Param(int, 4, 8, low=1, high=64, help="input dimension"),
@@ -80,19 +80,6 @@ def common_test_set(fam, K, n_tasks, seed, tag: int = 7777):
 def test_losses(params, batch, rule, precond=None, phi=None) -> np.ndarray:
     """Post-adaptation population loss of every run on every test task, shape (runs, T)."""
     return np.asarray(batch.query.value(adapted_map(params, batch.support, rule, precond, phi)))
-
-
-def summarise(values) -> tuple:
-    """Mean and SE of losses ``(seeds, tasks)``: the SE adds the seed-to-seed and the test-task variance.
-
-    With ``v[s, t] = μ + a_s + b_t + c_st``, var(seed means)/S estimates ``σ_a²/S + σ_c²/(ST)`` and
-    var(task means)/T estimates ``σ_b²/T + σ_c²/(ST)``; their sum is the variance of the grand mean
-    (counting ``σ_c²/(ST)`` twice, i.e. slightly conservative).
-    """
-    v = np.asarray(values, dtype=float)
-    S, T = v.shape
-    var = v.mean(axis=1).var(ddof=1) / S + v.mean(axis=0).var(ddof=1) / T
-    return float(v.mean()), float(np.sqrt(var))
 
 
 def _init(cfg, depth):
@@ -202,7 +189,7 @@ def plot(res, cfg):
             label="shallow floor(α) (closed form)")
     bx.axhline(th["floor_opt"], color="k", ls=":", lw=1, label="shallow, optimal α")
     for i, L in enumerate(cfg["sweep_depths"]):
-        stats = [summarise(v) for v in res["sweep"][f"L{L}"]]
+        stats = [seeds_tasks_mean_se(v) for v in res["sweep"][f"L{L}"]]
         plotting.errorbars(bx, alphas, [m for m, _ in stats], [s for _, s in stats], k=2,
                            color=plotting.COLORS[cfg["depths"].index(L) if L in cfg["depths"] else i + 1],
                            label=f"deep L={L}, final (±2 SE)")
@@ -217,7 +204,7 @@ def plot(res, cfg):
 def checks(res, cfg):
     out, th = [], res["theory"]
     if 1 in cfg["depths"]:
-        m, se = summarise(res["curves"]["L1"]["final"])
+        m, se = seeds_tasks_mean_se(res["curves"]["L1"]["final"])
         out.append(close_se(f"shallow final loss = closed-form floor (alpha={cfg['alpha']:g})", th["floor"], m, se))
         M = res["shallow_M"].reshape(res["shallow_M"].shape[0], -1)  # (seeds, out*d)
         mean, se_m = mean_and_se(M - th["mean_task"].reshape(1, -1))
@@ -227,7 +214,7 @@ def checks(res, cfg):
     for L in cfg["depths"]:
         if L == 1:
             continue
-        m, se = summarise(res["curves"][f"L{L}"]["final"])
+        m, se = seeds_tasks_mean_se(res["curves"][f"L{L}"]["final"])
         out.append(below(f"deep L={L} ends below the shallow floor", th["floor"], m, se))
         out.append(close_se(f"deep L={L} final = floor of the optimally tuned shallow step (P10)", th["floor_opt"],
                             m, se))
@@ -238,7 +225,7 @@ def checks(res, cfg):
         V = res["sweep"][f"L{L}"]  # (alphas, seeds, T)
         means = V.mean(axis=(1, 2))
         hi, lo = int(np.argmax(means)), int(np.argmin(means))
-        rng_mean, rng_se = summarise(V[hi] - V[lo])  # paired: same inits, task streams and test set
+        rng_mean, rng_se = seeds_tasks_mean_se(V[hi] - V[lo])  # paired: same inits, task streams and test set
         out.append(below(f"deep L={L} final loss range over alpha {cfg['sweep_alphas']} "
                          f"(means {', '.join(f'{x:.4f}' for x in means)}) < {cfg['invariance_fraction']:g} x "
                          f"shallow-floor range ({floor_move:.3g})", bound, rng_mean, rng_se))

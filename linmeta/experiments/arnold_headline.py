@@ -18,7 +18,7 @@ its initialisation), Adam on fresh task batches with a learning-rate drop for th
 ``learn_phi=True``), several seeds.  Two task settings: ``iso`` (``x ~ N(0, I)``) and ``rotated``
 (``x ~ N(0, Σ)`` with Σ a randomly rotated, ill-conditioned covariance, condition number ``cond``,
 ``tr Σ = d``), ``w* ~ N(0, I)`` in both.  Final losses are measured on a common fresh test set per
-setting (paired across variants; SE over seeds and test tasks, :func:`arnold_depth.summarise`).
+setting (paired across variants; SE over seeds and test tasks, :func:`.base.seeds_tasks_mean_se`).
 
 Claims tested in every setting (a failing check means the claim does not hold there):
 
@@ -39,8 +39,8 @@ import numpy as np
 from .. import GaussianRegression, InnerLoop, init_deep_linear
 from ..theory import shallow
 from . import plotting
-from .arnold_depth import common_test_set, segment_bounds, summarise, test_losses, train_in_segments
-from .base import Check, Experiment, Param, as_finding, below, close_se
+from .arnold_depth import common_test_set, segment_bounds, test_losses, train_in_segments
+from .base import Check, Experiment, Param, as_finding, below, close_se, seeds_tasks_mean_se
 
 VARIANTS = ("maml", "lin", "meta-sgd", "kfo")
 LABELS = {"maml": "MAML", "lin": "+LinNet", "meta-sgd": "+Meta-SGD", "kfo": "+KFO"}
@@ -120,7 +120,7 @@ def run(cfg, ctx):
         res.setdefault(it["setting"], {}).setdefault(it["base"], {})[it["variant"]] = p["final"]
     for s in _settings(cfg):
         fam = family(cfg, s)
-        table = np.array([[summarise(res[s][b][v]) for v in VARIANTS] for b in BASES])  # (base, variant, 2)
+        table = np.array([[seeds_tasks_mean_se(res[s][b][v]) for v in VARIANTS] for b in BASES])  # (base, variant, 2)
         a_opt, f_opt = shallow.optimal_alpha(fam, cfg["K"], 1)
         res[s]["table_mean"], res[s]["table_se"] = table[..., 0], table[..., 1]
         res[s]["theory"] = {"floor": shallow.shallow_floor(fam, cfg["K"], cfg["alpha"], 1), "alpha_opt": a_opt,
@@ -151,7 +151,7 @@ def plot(res, cfg):
 
 def _diff(a, b):
     """Mean and SE of ``a − b`` for paired (seeds, tasks) losses."""
-    return summarise(np.asarray(a) - np.asarray(b))
+    return seeds_tasks_mean_se(np.asarray(a) - np.asarray(b))
 
 
 def checks(res, cfg):
@@ -176,12 +176,12 @@ def checks(res, cfg):
             # isotropic tasks: the optimal linear one-step preconditioner is isotropic (the loss is convex in it
             # and rotation invariant), so the optimal-step floor bounds shallow + Meta-SGD/KFO from below
             for v in ("meta-sgd", "kfo"):
-                m, se = summarise(r["shallow"][v])
+                m, se = seeds_tasks_mean_se(r["shallow"][v])
                 out.append(close_se(f"[{s}] shallow {LABELS[v]} reaches the optimal-step floor (its lower bound)",
                                     r["theory"]["floor_opt"], m, se))
         for v in ("meta-sgd", "kfo"):
             gain = {b: np.asarray(r[b]["maml"]) - np.asarray(r[b][v]) for b in BASES}
-            m, se = summarise(gain["deep"] - gain["shallow"])
+            m, se = seeds_tasks_mean_se(gain["deep"] - gain["shallow"])
             out.append(as_finding(below(f"[{s}] {LABELS[v]} helps the shallow model more than the deep one "
                                         f"(gain deep - gain shallow < 0; gains {gain['shallow'].mean():.3f} vs "
                                         f"{gain['deep'].mean():.3f})", 0.0, m, se)))

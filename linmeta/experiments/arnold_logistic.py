@@ -42,7 +42,7 @@ from ..tasks import as_generator
 from ..theory import metaopt
 from ..train import meta_train
 from . import plotting
-from .base import Check, Experiment, Param, below, close_se
+from .base import Check, Experiment, Param, below, close_se, seeds_tasks_mean_se
 
 PARAMS = {
     "d": Param(int, 8, 16, low=1, high=128, help="input dimension"),
@@ -93,14 +93,6 @@ def evaluate(params, batch, rule, precond, phi) -> dict:
     q = batch.query
     return {"acc_pre": np.asarray(q.accuracy(M0)), "acc_post": np.asarray(q.accuracy(M1)),
             "loss_pre": np.asarray(q.value(M0)), "loss_post": np.asarray(q.value(M1))}
-
-
-def summarise(values) -> tuple:
-    """Mean and SE of ``(seeds, tasks)`` values: seed-to-seed plus test-task variance (slightly conservative)."""
-    v = np.asarray(values, dtype=float)
-    S, T = v.shape
-    var = v.mean(axis=1).var(ddof=1) / S + v.mean(axis=0).var(ddof=1) / T
-    return float(v.mean()), float(np.sqrt(var))
 
 
 def _train_piece(item):
@@ -193,31 +185,31 @@ def checks(res, cfg):
     cen, shi = res["centred"], res["shifted"]
     # symmetry: pre-adaptation accuracy 1/2 on centred tasks, for every model
     for key, (label, _) in MODELS.items():
-        m, se = summarise(cen[key]["final"]["acc_pre"])
+        m, se = seeds_tasks_mean_se(cen[key]["final"]["acc_pre"])
         out.append(close_se(f"centred: {label} pre-adaptation accuracy = 1/2 (symmetry)", 0.5, m, se))
     if cfg["inner_steps"] == 1:
-        m, se = summarise(cen["logr"]["final"]["loss_post"])
+        m, se = seeds_tasks_mean_se(cen["logr"]["final"]["loss_post"])
         out.append(Check("centred: LogR post-adaptation loss does not beat its w0 = 0 optimum (closed form)",
                          float(th["loss"]), m, se, "sim + 4 SE >= theory", m + 4 * se >= th["loss"]))
         for key in ("linnet1", "linnet2", "kfo"):
-            m, se = summarise(cen[key]["final"]["loss_post"])
+            m, se = seeds_tasks_mean_se(cen[key]["final"]["loss_post"])
             out.append(below(f"centred: {MODELS[key][0]} post-adaptation loss below LogR's best (closed form)",
                              th["loss"], m, se))
     # P12, in both families
     for which, fam in (("centred", cen), ("shifted", shi)):
         gain = {k: fam[k]["final"]["acc_post"] - fam[k]["final"]["acc_pre"] for k in MODELS}
         f = cfg["near_fraction"]
-        m_l, se_l = summarise(gain["logr"])
-        m_n, se_n = summarise(gain["linnet1"])
-        m_d, se_d = summarise(gain["logr"] - f * gain["linnet1"])  # paired: same test tasks
+        m_l, se_l = seeds_tasks_mean_se(gain["logr"])
+        m_n, se_n = seeds_tasks_mean_se(gain["linnet1"])
+        m_d, se_d = seeds_tasks_mean_se(gain["logr"] - f * gain["linnet1"])  # paired: same test tasks
         out.append(_finding(f"{which}: P12 LogR post-adaptation accuracy stays near pre-adaptation: its gain "
                             f"{m_l:.3f} +- {se_l:.3f} < {f:g} x LogR+LinNet(1)'s gain {m_n:.3f} +- {se_n:.3f}",
                             0.0, m_d, se_d, f"gain(LogR) - {f:g} gain(LinNet1) + 4 SE < 0", m_d + 4 * se_d < 0))
         for key in ("linnet1", "linnet2"):
-            m, se = summarise(gain[key])
+            m, se = seeds_tasks_mean_se(gain[key])
             out.append(_finding(f"{which}: P12 {MODELS[key][0]} accuracy rises with adaptation (post - pre)",
                                 0.0, m, se, "gain - 4 SE > 0", m - 4 * se > 0))
-            m, se = summarise(fam["kfo"]["final"]["acc_post"] - fam[key]["final"]["acc_post"])
+            m, se = seeds_tasks_mean_se(fam["kfo"]["final"]["acc_post"] - fam[key]["final"]["acc_post"])
             out.append(_finding(f"{which}: P12 LogR+KFO post-adaptation accuracy matches or beats {MODELS[key][0]}",
                                 0.0, m, se, "acc(KFO) - acc(LinNet) + 4 SE >= 0", m + 4 * se >= 0))
     return out

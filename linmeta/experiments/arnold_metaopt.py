@@ -39,7 +39,8 @@ from ..tasks import as_generator
 from ..theory import metaopt, precondition
 from ..train import meta_train
 from . import plotting
-from .base import Experiment, Param, below, close_se, small
+from .arnold_depth import common_test_set, test_losses
+from .base import Experiment, Param, below, close_se, seeds_tasks_mean_se, small
 
 PARAMS = {
     "d": Param(int, 4, 6, low=2, high=32, help="input dimension"),
@@ -88,25 +89,6 @@ def family(cfg) -> GaussianRegression:
     return GaussianRegression(d=d, out=1, mean=mu, input_cov=(S + S.T) / 2, noise_std=cfg["noise"])
 
 
-def test_set(fam, K, n_tasks, seed, tag):
-    """A fresh test set (K-shot support sets, population query) shared by every method."""
-    rng = as_generator(np.random.SeedSequence([seed, tag]))
-    return fam.meta_batch(fam.sample_tasks(n_tasks, rng), K, None, rng)
-
-
-def post_losses(params, batch, rule, precond, phi) -> np.ndarray:
-    """Post-adaptation population loss of every run on every test task, shape (runs, T)."""
-    return np.asarray(batch.query.value(adapted_map(params, batch.support, rule, precond, phi)))
-
-
-def summarise(values) -> tuple:
-    """Mean and SE of ``(seeds, tasks)`` values: seed-to-seed plus test-task variance (slightly conservative)."""
-    v = np.asarray(values, dtype=float)
-    S, T = v.shape
-    var = v.mean(axis=1).var(ddof=1) / S + v.mean(axis=0).var(ddof=1) / T
-    return float(v.mean()), float(np.sqrt(var))
-
-
 def _train_piece(item):
     cfg, key = item["cfg"], item["method"]
     fam = family(cfg)
@@ -116,9 +98,9 @@ def _train_piece(item):
                               n_runs=cfg["seeds"])
     precond = _precond(key)
     phi = precond.init(params, rule.adapted_layers(len(params)))
-    curve_set = test_set(fam, cfg["K"], cfg["curve_tasks"], cfg["seed"], 71)
+    curve_set = common_test_set(fam, cfg["K"], cfg["curve_tasks"], cfg["seed"], 71)
     bounds = np.unique(np.round(np.linspace(0, cfg["steps"], cfg["segments"] + 1)).astype(int))
-    curve = [post_losses(params, curve_set, rule, precond, phi).mean(axis=1)]
+    curve = [test_losses(params, curve_set, rule, precond, phi).mean(axis=1)]
     for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
         lr = cfg["lr"] * (cfg["lr_drop"] if a >= 0.75 * cfg["steps"] else 1.0)
         # one inner step is never iterated: the many-step stability bound 2/λ_max does not apply, and the
@@ -128,8 +110,8 @@ def _train_piece(item):
                          learn_phi=True, eval_tasks=1, eval_every=int(b - a), progress=False,
                          seed=np.random.SeedSequence([cfg["seed"], 81, int(item["index"]), i]), check_stability=False)
         params, phi = res.params, res.phi
-        curve.append(post_losses(params, curve_set, rule, precond, phi).mean(axis=1))
-    final = post_losses(params, test_set(fam, cfg["K"], cfg["test_tasks"], cfg["seed"], 72), rule, precond, phi)
+        curve.append(test_losses(params, curve_set, rule, precond, phi).mean(axis=1))
+    final = test_losses(params, common_test_set(fam, cfg["K"], cfg["test_tasks"], cfg["seed"], 72), rule, precond, phi)
     out = {"step": bounds, "curve": np.array(curve), "final": final,
            "params": {f"W{l}": W for l, W in enumerate(params)}}
     if key != "deep":  # the learned right preconditioner P (runs, d, d) of the shallow rule and its exact loss
@@ -224,7 +206,7 @@ def run(cfg, ctx):
     if "deep" in res["methods"]:
         deep = res["methods"]["deep"]["params"]
         trained = tuple(deep[f"W{l}"][0] for l in range(len(deep)))
-        batch = test_set(fam, cfg["K"], 64, cfg["seed"], 73)
+        batch = common_test_set(fam, cfg["K"], 64, cfg["seed"], 73)
         res["p7"]["trained"] = p7(trained, batch.support, batch.query, cfg["alpha"], 3)
     return res
 
@@ -242,7 +224,7 @@ def plot(res, cfg):
         p = res["methods"][key]
         label = next(v[1] for v in METHODS.values() if v[0] == key)
         plotting.band(ax, p["step"], p["curve"], label=label, color=plotting.COLORS[i], axis=1, spread="minmax")
-        m, se = summarise(p["final"])
+        m, se = seeds_tasks_mean_se(p["final"])
         plotting.errorbars(bx, [i], [m], [se], k=2, color=plotting.COLORS[i])
     ax.set_yscale("log")
     ax.set(xlabel="meta-training iteration", ylabel="post-adaptation meta-test loss",
@@ -274,13 +256,13 @@ def checks(res, cfg):
     finals = {}
     for key, p in res["methods"].items():
         label, cls = next((v[1], v[2]) for v in METHODS.values() if v[0] == key)
-        m, se = summarise(p["final"])
+        m, se = seeds_tasks_mean_se(p["final"])
         finals[key] = p["final"]
         out.append(close_se(f"{label}: final loss = closed-form floor of its class ({FLOOR_LABELS[cls]})",
                             th[f"loss_{cls}"], m, se))
     for better, worse in (("kfo", "meta-sgd"), ("meta-sgd", "maml"), ("deep", "maml")):
         if better in finals and worse in finals:
-            m, se = summarise(finals[better] - finals[worse])  # paired: same test set
+            m, se = seeds_tasks_mean_se(finals[better] - finals[worse])  # paired: same test set
             out.append(below(f"{better} ends below {worse} (paired difference)", 0.0, m, se))
     return out
 

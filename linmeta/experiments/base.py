@@ -240,6 +240,19 @@ class Experiment:
         return out
 
 
+def seeds_tasks_mean_se(values) -> tuple:
+    """Mean and SE of values ``(seeds, tasks)`` measured on one test set shared by every seed.
+
+    With ``v[s, t] = μ + a_s + b_t + c_st``, var(seed means)/S estimates ``σ_a²/S + σ_c²/(ST)`` and
+    var(task means)/T estimates ``σ_b²/T + σ_c²/(ST)``; their sum is the variance of the grand mean
+    (counting ``σ_c²/(ST)`` twice, i.e. slightly conservative).
+    """
+    v = np.asarray(values, dtype=float)
+    S, T = v.shape
+    var = v.mean(axis=1).var(ddof=1) / S + v.mean(axis=0).var(ddof=1) / T
+    return float(v.mean()), float(np.sqrt(var))
+
+
 def mean_and_se(x, axis=0):
     """Mean and standard error along ``axis`` (ddof=1; SE 0 for a single sample)."""
     x = np.asarray(x, dtype=float)
