@@ -47,6 +47,9 @@ def post_adaptation_samples(params, tasks: TaskBatch, K: int | None, rule: Inner
     (population query if ``Q`` is None).
     """
     draws = _validate.positive_int("draws", draws)
+    if params[0].ndim != 2:
+        raise ValueError(f"params must be one model without a run axis (layers of shape (n_out, n_in)); got "
+                         f"params[0] of shape {tuple(params[0].shape)}: estimate each run separately")
     rng = as_generator(rng)
     T = tasks.n_tasks
     reps = max(1, chunk // T)

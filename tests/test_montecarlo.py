@@ -31,3 +31,12 @@ def test_deep_mc_converges_to_population_limit():
     est = expected_meta_loss_mc(params, tasks, 20_000, rule, draws=50, rng=2)
     # K = 20000: bias O(1/K) ≈ 1e-4 relative, far below the 4-SE band
     assert abs(est.mean - pop) <= 4 * est.stderr + 1e-3 * pop
+
+
+def test_run_axis_is_refused_with_a_clear_message():
+    import pytest
+
+    params = lm.init_deep_linear(3, (), 1, rng=0, n_runs=2)
+    with pytest.raises(ValueError, match="without a run axis"):
+        post_adaptation_samples(params, lm.GaussianRegression(d=3).sample_tasks(2, 0), 4, lm.InnerLoop(), draws=2,
+                                rng=0)
