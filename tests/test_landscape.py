@@ -1,7 +1,7 @@
 """Tests of linmeta.theory.landscape: closed forms against independent computations, Monte Carlo and properties."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import linmeta as lm
@@ -226,13 +226,20 @@ _rho = st.floats(0.01, 1.0)
 
 
 @settings(max_examples=300, deadline=None)
+@example(p=0.5, a=1.0, b=1.0, alpha=1.0, D=0.0, RH=1.0, RE=0.0, d=1, k=1, noise=0.0)
 @given(p=st.floats(0.02, 0.98), a=_rho, b=_rho, alpha=st.floats(0.05, 3.0), D=st.floats(0.0, 50.0),
        RH=st.floats(0.05, 5.0), RE=st.floats(0.0, 5.0), d=st.integers(1, 20), k=st.integers(1, 6),
        noise=st.floats(0.0, 2.0))
 def test_bound_holds_population(p, a, b, alpha, D, RH, RE, d, k, noise):
     """P3: with population gradients and ρ_H ≤ ρ_E ≤ 1/α, 1 ≤ gain ≤ 1 + s_E²D²/R_H²."""
     rho_h, rho_e = min(a, b) / alpha, max(a, b) / alpha
-    r = L.two_cluster(L.TwoCluster(p, rho_h, rho_e, alpha, D, RH, RE, d, None, noise, k))
+    tc = L.TwoCluster(p, rho_h, rho_e, alpha, D, RH, RE, d, None, noise, k)
+    if all(L.isotropic_curvature(rho, alpha, d, k)[0] == 0.0 for rho in (rho_h, rho_e)):
+        # αρ = 1 for both clusters: every task is solved by the inner loop, the MAML optimum is not unique
+        with pytest.raises(ValueError, match="both clusters are solved exactly"):
+            L.two_cluster(tc)
+        return
+    r = L.two_cluster(tc)
     assert r.bound_applies
     assert 1.0 - 1e-12 <= r.gain <= r.bound * (1 + 1e-12)
     assert r.gain <= r.gain_limit * (1 + 1e-12)
