@@ -4,7 +4,8 @@ Standard config (issue "linmeta core"): d = 20, widths 32-32-1, K = 10 support a
 k = 2 inner steps with alpha = 0.05, all layers adapting (second-order MAML), 256 tasks, float64.
 
 Implementations, all computing the same meta-gradient (checked here to 1e-10 relative):
-  linmeta (numpy)      batched closed-form reverse mode on task moments (the default engine)
+  linmeta (numpy)      batched closed-form reverse mode: on task moments given once, on moments built
+                       from the raw data at every step, and on the raw data itself (SquaredLoss)
   linmeta (torch CPU)  the same array-API code on torch tensors
   torch loop           a straightforward per-task loop: torch autograd through the unrolled inner loop
                        (create_graph=True), gradients accumulated over tasks
@@ -88,6 +89,17 @@ def linmeta_numpy(params, data, cfg):
     return step
 
 
+def linmeta_numpy_data(params, data, cfg):
+    Xs, Ys, Xq, Yq = data
+    rule = lm.InnerLoop(cfg["steps"], cfg["alpha"], "all")
+
+    def step():
+        # the raw data in data form: no moments are built, products go through the K samples
+        return lm.meta_value_and_grad(params, lm.SquaredLoss(Xs, Ys), lm.SquaredLoss(Xq, Yq), rule).params
+
+    return step
+
+
 def linmeta_numpy_moments(params, data, cfg):
     Xs, Ys, Xq, Yq = data
     rule = lm.InnerLoop(cfg["steps"], cfg["alpha"], "all")
@@ -105,7 +117,7 @@ def linmeta_torch(params, data, cfg):
     rule = lm.InnerLoop(cfg["steps"], cfg["alpha"], "all")
 
     def step():
-        support, query = lm.sample_moments(Xs, Ys), lm.sample_moments(Xq, Yq)
+        support, query = lm.SquaredLoss(Xs, Ys), lm.SquaredLoss(Xq, Yq)
         return [to_numpy(g) for g in lm.meta_value_and_grad(tparams, support, query, rule).params]
 
     return step
@@ -175,11 +187,12 @@ def run(cfg, repeats, rounds, include_references=True):
     """
     params, data = make_problem(cfg)
     impls = {"linmeta (numpy), moments given": (linmeta_numpy_moments(params, data, cfg), repeats),
-             "linmeta (numpy), moments from raw data": (linmeta_numpy(params, data, cfg), repeats)}
+             "linmeta (numpy), moments from raw data": (linmeta_numpy(params, data, cfg), repeats),
+             "linmeta (numpy), raw data (SquaredLoss)": (linmeta_numpy_data(params, data, cfg), repeats)}
     try:
         import torch  # noqa: F401
 
-        impls["linmeta (torch CPU)"] = (linmeta_torch(params, data, cfg), repeats)
+        impls["linmeta (torch CPU), raw data (SquaredLoss)"] = (linmeta_torch(params, data, cfg), repeats)
         if include_references:
             impls["torch loop (autograd, create_graph)"] = (torch_loop(params, data, cfg), 1)
     except ImportError:
@@ -209,15 +222,18 @@ def run(cfg, repeats, rounds, include_references=True):
             times[name].append(best)
     base = np.array(times["linmeta (numpy), moments given"])
     base_raw = np.array(times["linmeta (numpy), moments from raw data"])
+    base_data = np.array(times["linmeta (numpy), raw data (SquaredLoss)"])
     rows = {}
     for name, ts in times.items():
         ts = np.array(ts)
-        speedup, speedup_raw = ts / base, ts / base_raw  # per round
+        speedup, speedup_raw, speedup_data = ts / base, ts / base_raw, ts / base_data  # per round
         rows[name] = {"seconds_median": float(np.median(ts)), "seconds_min": float(ts.min()),
                       "tasks_x_steps_per_s": cfg["tasks"] / float(np.median(ts)),
                       "speedup_median": float(np.median(speedup)), "speedup_min": float(speedup.min()),
                       "speedup_max": float(speedup.max()),
-                      "speedup_raw_median": float(np.median(speedup_raw)), "rel_err_vs_numpy": errors[name]}
+                      "speedup_raw_median": float(np.median(speedup_raw)),
+                      "speedup_data_median": float(np.median(speedup_data)), "speedup_data_min": float(speedup_data.min()),
+                      "speedup_data_max": float(speedup_data.max()), "rel_err_vs_numpy": errors[name]}
     return rows
 
 
@@ -235,16 +251,17 @@ def main(argv=None):
     rows = run(CONFIG, args.repeats, args.rounds)
     out["standard"] = rows
     print(f"\nmedian of {args.rounds} interleaved rounds (range of the per-round ratio in brackets)")
-    print("| implementation | s / meta-step | tasks x meta-steps / s | time / linmeta (moments given) "
-          "| time / linmeta (moments from data) | max rel. diff |")
-    print("|---|---|---|---|---|---|")
+    print("| implementation | s / meta-step | tasks x meta-steps / s | time / linmeta (raw data, SquaredLoss) "
+          "| time / linmeta (moments given) | time / linmeta (moments from data) | max rel. diff |")
+    print("|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['seconds_median']:.4g} | {r['tasks_x_steps_per_s']:.4g} | "
+              f"{r['speedup_data_median']:.1f}x [{r['speedup_data_min']:.1f}, {r['speedup_data_max']:.1f}] | "
               f"{r['speedup_median']:.1f}x [{r['speedup_min']:.1f}, {r['speedup_max']:.1f}] | "
               f"{r['speedup_raw_median']:.1f}x | {r['rel_err_vs_numpy']:.1e} |")
     if not args.quick:
         out["scaling_K"], out["scaling_tasks"] = {}, {}
-        print("\nlinmeta (numpy) time per meta-step vs K (moments computed from data / given moments):")
+        print("\nlinmeta (numpy) time per meta-step vs K (moments from data / given moments / data form):")
         for K in (10, 100, 1000, 10000):
             cfg = dict(CONFIG, K=K)
             params, (Xs, Ys, Xq, Yq) = make_problem(cfg)
@@ -252,8 +269,10 @@ def main(argv=None):
             rule = lm.InnerLoop(cfg["steps"], cfg["alpha"], "all")
             t_all, _ = best_time(linmeta_numpy(params, (Xs, Ys, Xq, Yq), cfg), 3 * args.repeats)
             t_grad, _ = best_time(lambda: lm.meta_value_and_grad(params, support, query, rule), 3 * args.repeats)
-            out["scaling_K"][K] = {"with_moments": t_all, "given_moments": t_grad}
-            print(f"  K = {K:5d}: {t_all * 1e3:8.2f} ms (incl. moments), {t_grad * 1e3:8.2f} ms (given moments)")
+            t_data, _ = best_time(linmeta_numpy_data(params, (Xs, Ys, Xq, Yq), cfg), 3 * args.repeats)
+            out["scaling_K"][K] = {"with_moments": t_all, "given_moments": t_grad, "data_form": t_data}
+            print(f"  K = {K:5d}: {t_all * 1e3:8.2f} ms (incl. moments), {t_grad * 1e3:8.2f} ms (given moments), "
+                  f"{t_data * 1e3:8.2f} ms (raw data, SquaredLoss)")
         print("linmeta (numpy) time per meta-step vs number of tasks (given moments):")
         for T in (64, 256, 1024, 4096):
             cfg = dict(CONFIG, tasks=T)

@@ -8,14 +8,14 @@ closed form; ``linmeta.theory`` holds the closed-form predictions and
 __version__ = "0.1.0"
 
 from .inner_loop import InnerLoop
-from .losses import LogisticLoss, QuadraticLoss, sample_moments
+from .losses import LogisticLoss, QuadraticLoss, SquaredLoss, sample_moments
 from .meta import MetaGradient, adapt, adapted_map, meta_loss, meta_value_and_grad, pre_adaptation_loss
 from .models import end_to_end, init_deep_linear
 from .preconditioners import KFO, Identity, MetaCurvature, MetaSGD
 from .tasks import BinaryClassification, GaussianRegression, MetaBatch, TaskBatch, TaskMixture, meta_batch
 
 __all__ = [
-    "InnerLoop", "LogisticLoss", "QuadraticLoss", "sample_moments", "MetaGradient", "adapt", "adapted_map",
+    "InnerLoop", "LogisticLoss", "QuadraticLoss", "SquaredLoss", "sample_moments", "MetaGradient", "adapt", "adapted_map",
     "meta_loss", "meta_value_and_grad", "pre_adaptation_loss", "end_to_end", "init_deep_linear", "KFO",
     "Identity", "MetaCurvature", "MetaSGD", "BinaryClassification", "GaussianRegression", "MetaBatch",
     "TaskBatch", "TaskMixture", "meta_batch", "__version__",

@@ -186,6 +186,89 @@ class LogisticLoss:
         return _take(self, index)
 
 
+def _check_samples(X, Y):
+    _validate.finite_array("X", X)
+    _validate.finite_array("Y", Y)
+    if X.ndim < 3 or X.shape[:-1] != Y.shape[:-1]:
+        raise ValueError(
+            f"X (*batch, T, n, d) and Y (*batch, T, n, out) must share their leading shape (*batch, T, n); "
+            f"got X {tuple(X.shape)} and Y {tuple(Y.shape)}"
+        )
+
+
+@dataclass(frozen=True)
+class SquaredLoss:
+    r"""Mean squared loss ``½‖Y − X Mᵀ‖²/n`` on samples, kept in data form.
+
+    The same loss as ``sample_moments(X, Y)``, but every product goes through the ``n`` samples
+    instead of the d × d moment ``XᵀX/n``: it skips building the moments (O(n d²) per task) and is
+    cheaper per Hessian action when ``n < d``, as in few-shot support sets.  The engine accepts
+    either form; their values and gradients agree to round-off.
+
+    Parameters
+    ----------
+    X : array (*batch, T, n, d), inputs
+    Y : array (*batch, T, n, out), targets
+    """
+
+    X: object
+    Y: object
+
+    _tail_ndim = {"X": 2, "Y": 2}
+
+    def __post_init__(self):
+        _check_samples(self.X, self.Y)
+
+    @property
+    def d(self) -> int:
+        return int(self.X.shape[-1])
+
+    @property
+    def out(self) -> int:
+        return int(self.Y.shape[-1])
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.X.shape[-3])
+
+    @property
+    def batch_shape(self) -> tuple:
+        return tuple(self.X.shape[:-3])
+
+    def _residual(self, M):
+        return self.X @ M.mT - self.Y  # (*batch, T, n, out)
+
+    def value(self, M):
+        xp = namespace(M, self.X)
+        R = self._residual(M)
+        return 0.5 * xp.sum(R * R, axis=(-2, -1)) / self.X.shape[-2]
+
+    def grad(self, M):
+        return self._residual(M).mT @ self.X / self.X.shape[-2]
+
+    def hess_action(self, M, dM):
+        return (self.X @ dM.mT).mT @ self.X / self.X.shape[-2]
+
+    def moments(self) -> QuadraticLoss:
+        """The same loss as moments ``(A, B, c)``."""
+        return sample_moments(self.X, self.Y)
+
+    def curvature_max(self):
+        """Largest eigenvalue of ``XᵀX/n`` per task, shape ``(*batch, T)`` (numpy)."""
+        X = to_numpy(self.X)
+        return np.linalg.svd(X, compute_uv=False)[..., 0] ** 2 / X.shape[-2]
+
+    def optimum(self):
+        """Least-squares minimiser per task, shape ``(*batch, T, out, d)`` (numpy)."""
+        return self.moments().optimum()
+
+    def to(self, backend: str, device=None) -> "SquaredLoss":
+        return _loss_to(self, backend, device)
+
+    def take(self, index) -> "SquaredLoss":
+        return _take(self, index)
+
+
 def sample_moments(X, Y) -> QuadraticLoss:
     """Moments of the mean squared loss ``½‖Y - X Mᵀ‖²/n`` on samples.
 
@@ -194,12 +277,7 @@ def sample_moments(X, Y) -> QuadraticLoss:
     X : array (*batch, T, n, d)
     Y : array (*batch, T, n, out)
     """
-    _validate.finite_array("X", X)
-    _validate.finite_array("Y", Y)
-    if X.shape[:-1] != Y.shape[:-1]:
-        raise ValueError(
-            f"X and Y must share their leading shape (*batch, T, n); got X {tuple(X.shape)} and Y {tuple(Y.shape)}"
-        )
+    _check_samples(X, Y)
     xp = namespace(X, Y)
     n = X.shape[-2]
     return QuadraticLoss(A=X.mT @ X / n, B=X.mT @ Y / n, c=0.5 * xp.sum(Y * Y, axis=(-2, -1)) / n)
