@@ -49,30 +49,39 @@ def test_shallow_at_floor_and_deep_below(result):
     assert any("range over alpha" in n for n in names)
 
 
-def test_one_segment_is_exactly_meta_train():
+def test_checkpoints_do_not_restart_adam():
+    """Checkpoints are read during one Adam run: the result equals a single uninterrupted meta_train."""
     fam = lm.GaussianRegression(d=3)
     rule = lm.InnerLoop(1, 0.05)
     p0 = lm.init_deep_linear(3, (4,), 1, rng=1, n_runs=2)
-    seen = []
-    p, _ = exp.train_in_segments(p0, fam, rule, bounds=np.array([0, 30]), lr=0.02, lr_drop=0.1, K=5, tasks_per_step=8,
-                                 seed=[4, 2], on_checkpoint=lambda s, q, f: seen.append(s))
+    seen = {}
+    p, _ = exp.train_with_checkpoints(p0, fam, rule, bounds=np.array([0, 10, 20, 30]), lr=0.02, lr_drop=1.0, K=5,
+                                      tasks_per_step=8, seed=[4, 2],
+                                      on_checkpoint=lambda s, q, f: seen.setdefault(s, q))
     ref = meta_train(p0, fam, rule, steps=30, lr=0.02, tasks_per_step=8, K=5, Q=None, eval_tasks=1, eval_every=30,
-                     seed=np.random.SeedSequence([4, 2, 0]), check_stability=False)
-    assert seen == [0, 30]
+                     seed=np.random.SeedSequence([4, 2]), check_stability=False)
+    assert sorted(seen) == [0, 10, 20, 30]
     assert all(np.array_equal(a, b) for a, b in zip(p, ref.params))
+    assert all(np.array_equal(a, b) for a, b in zip(seen[30], ref.params))
+    # a restart at step 10 (fresh Adam moments) would land elsewhere
+    first = meta_train(p0, fam, rule, steps=10, lr=0.02, tasks_per_step=8, K=5, Q=None, eval_tasks=1,
+                       seed=np.random.SeedSequence([4, 2]), check_stability=False)
+    assert all(np.array_equal(a, b) for a, b in zip(seen[10], first.params))
+    restarted = meta_train(first.params, fam, rule, steps=20, lr=0.02, tasks_per_step=8, K=5, Q=None, eval_tasks=1,
+                           seed=np.random.SeedSequence([4, 2, 1]), check_stability=False)
+    assert not np.allclose(restarted.params[0], p[0])
 
 
 def test_last_quarter_uses_the_dropped_learning_rate():
+    """With lr_drop = 0 nothing moves after 3/4 of the steps (step > 22.5 of 30), and everything before does."""
     fam = lm.GaussianRegression(d=2)
     rule = lm.InnerLoop(1, 0.05)
     p0 = lm.init_deep_linear(2, (), 1, rng=3, n_runs=2)
-    p, _ = exp.train_in_segments(p0, fam, rule, bounds=np.array([0, 30, 40]), lr=0.05, lr_drop=0.1, K=5,
-                                 tasks_per_step=8, seed=[1])
-    kw = dict(tasks_per_step=8, K=5, Q=None, eval_tasks=1, check_stability=False)
-    mid = meta_train(p0, fam, rule, steps=30, lr=0.05, eval_every=30, seed=np.random.SeedSequence([1, 0]), **kw)
-    end = meta_train(mid.params, fam, rule, steps=10, lr=0.005, eval_every=10, seed=np.random.SeedSequence([1, 1]),
-                     **kw)
-    assert np.array_equal(p[0], end.params[0])
+    seen = {}
+    exp.train_with_checkpoints(p0, fam, rule, bounds=np.array([0, 21, 22, 23, 30]), lr=0.05, lr_drop=0.0, K=5,
+                               tasks_per_step=8, seed=[1], on_checkpoint=lambda s, q, f: seen.setdefault(s, q[0]))
+    assert not np.array_equal(seen[21], seen[22])
+    assert np.array_equal(seen[22], seen[23]) and np.array_equal(seen[22], seen[30])
 
 
 def test_common_test_set_is_shared_and_population_queried():

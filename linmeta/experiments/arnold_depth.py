@@ -3,8 +3,8 @@
 Shallow (L = 1) and deep linear models (L = 2, 3, 4, equal hidden widths) are meta-trained
 with second-order MAML at a small fixed inner step α on Gaussian linear-regression tasks
 (``x ~ N(0, I_d)``, ``w* ~ N(0, I_d)``, K support shots, population query), several seeds on
-the run axis, by Adam on fresh task batches (:func:`linmeta.train.meta_train`, called once per
-segment to record checkpoints; the learning rate drops by ``lr_drop`` for the last quarter).
+the run axis, by Adam on fresh task batches (one :func:`linmeta.train.meta_train` run whose callback records
+the checkpoints; the learning rate drops by ``lr_drop`` for the last quarter).
 
 Theory (arnold_depth_kfo.md T6/P9, ``derivations/shallow_floor.py``): the shallow meta-loss is a
 convex quadratic in the initialisation, minimised at E[w*], so the shallow model converges to the
@@ -51,8 +51,8 @@ PARAMS = {
     "sweep_depths": Param("ints", (2,), (2, 3, 4), low=2, high=8, help="deep models in the alpha sweep"),
     "inner_steps": Param(int, 1, 1, low=1, high=3, help="inner steps k"),
     "noise": Param(float, 0.0, 0.0, low=0.0, high=10.0, help="label noise"),
-    "steps": Param(int, 400, 3000, low=1, help="meta-training (Adam) steps"),
-    "segments": Param(int, 10, 30, low=1, high=1000, help="checkpoints (meta_train calls) along training"),
+    "steps": Param(int, 1200, 3000, low=1, help="meta-training (Adam) steps"),
+    "segments": Param(int, 10, 30, low=1, high=1000, help="checkpoints along training"),
     "lr": Param(float, 0.05, 0.03, low=1e-6, high=1.0, help="Adam learning rate"),
     "lr_drop": Param(float, 0.1, 0.1, low=1e-3, high=1.0, help="lr factor for the last quarter of training"),
     "tasks_per_step": Param(int, 32, 64, low=1, help="tasks per meta-batch"),
@@ -94,34 +94,36 @@ def segment_bounds(steps: int, segments: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, steps, segments + 1)).astype(int))
 
 
-def train_in_segments(params, fam, rule, *, bounds, lr, lr_drop, K, tasks_per_step, seed, precond=None,
-                      phi=None, learn_phi=True, on_checkpoint=None):
-    """Adam meta-training (:func:`linmeta.train.meta_train`) split at ``bounds`` to record checkpoints.
+def train_with_checkpoints(params, fam, rule, *, bounds, lr, lr_drop, K, tasks_per_step, seed, Q=None,
+                           precond=None, phi=None, learn_phi=True, on_checkpoint=None):
+    """One Adam meta-training run (:func:`linmeta.train.meta_train`) that reports checkpoints at ``bounds``.
 
-    Each segment is one ``meta_train`` call on fresh task batches with its own seed
-    (``SeedSequence([*seed, segment])``), so Adam's moments restart at each checkpoint (a warm
-    restart); segments that start in the last quarter of training use ``lr * lr_drop``.
-    ``on_checkpoint(step, params, phi)`` is called at step 0 and after every segment.
+    Fresh task batches at every step from ``SeedSequence(seed)``; the learning rate is ``lr`` for the
+    first three quarters of the ``bounds[-1]`` steps and ``lr * lr_drop`` after.  Adam's state carries
+    through the checkpoints (they are read by a callback, not by restarting the optimizer).
+    ``on_checkpoint(step, params, phi)`` is called at step 0 and at every later step in ``bounds``.
 
     Returns
     -------
     (params, phi) at the end of training.
     """
     total = int(bounds[-1])
+    marks = {int(b) for b in bounds[1:]}
     if on_checkpoint is not None:
         on_checkpoint(0, params, phi)
-    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        res = meta_train(params, fam, rule, steps=int(b - a), lr=lr * (lr_drop if a >= 0.75 * total else 1.0),
-                         optimizer="adam", tasks_per_step=tasks_per_step, K=K, Q=None, precond=precond, phi=phi,
-                         learn_phi=learn_phi, eval_tasks=1, eval_every=int(b - a),
-                         seed=np.random.SeedSequence(list(seed) + [i]), progress=False,
-                         # the GD-stability bound 2/λ_max is a many-step notion; the one-step optimum itself
-                         # (α_eff ≈ K/(K+d+1) against λ_max(Σ̂) up to (1+√(d/K))²) sits near it by design
-                         check_stability=False)
-        params, phi = res.params, res.phi
-        if on_checkpoint is not None:
-            on_checkpoint(int(b), params, phi)
-    return params, phi
+
+    def callback(step, p, f, history):
+        if on_checkpoint is not None and step in marks:
+            on_checkpoint(step, p, f)
+
+    res = meta_train(params, fam, rule, steps=total, lr=lr, optimizer="adam", tasks_per_step=tasks_per_step, K=K, Q=Q,
+                     precond=precond, phi=phi, learn_phi=learn_phi, eval_tasks=1, eval_every=total,
+                     seed=np.random.SeedSequence(list(seed)), progress=False,
+                     lr_schedule=lambda step: lr_drop if step > 0.75 * total else 1.0, callback=callback,
+                     # the GD-stability bound 2/λ_max is a many-step notion; the one-step optimum itself
+                     # (α_eff ≈ K/(K+d+1) against λ_max(Σ̂) up to (1+√(d/K))²) sits near it by design
+                     check_stability=False)
+    return res.params, res.phi
 
 
 def _train_piece(item):
@@ -130,7 +132,7 @@ def _train_piece(item):
     rule = InnerLoop(steps=cfg["inner_steps"], alpha=alpha)
     curve_set = common_test_set(fam, cfg["K"], cfg["curve_tasks"], cfg["seed"], tag=7778)
     curve = []
-    params, _ = train_in_segments(
+    params, _ = train_with_checkpoints(
         _init(cfg, depth), fam, rule, bounds=segment_bounds(cfg["steps"], cfg["segments"]), lr=cfg["lr"],
         lr_drop=cfg["lr_drop"], K=cfg["K"], tasks_per_step=cfg["tasks_per_step"], seed=[cfg["seed"], depth, 2],
         on_checkpoint=lambda step, p, f: curve.append(test_losses(p, curve_set, rule).mean(axis=1)))

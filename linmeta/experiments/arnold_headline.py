@@ -14,7 +14,7 @@ were not retrievable; arnold_depth_kfo.md §4–5).  Models, all of the same cap
 
 All use second-order MAML with one step at the same small fixed α (every variant equals plain MAML at
 its initialisation), Adam on fresh task batches with a learning-rate drop for the last quarter
-(:func:`arnold_depth.train_in_segments` → :func:`linmeta.train.meta_train` with ``precond``,
+(:func:`arnold_depth.train_with_checkpoints` → :func:`linmeta.train.meta_train` with ``precond``,
 ``learn_phi=True``), several seeds.  Two task settings: ``iso`` (``x ~ N(0, I)``) and ``rotated``
 (``x ~ N(0, Σ)`` with Σ a randomly rotated, ill-conditioned covariance, condition number ``cond``,
 ``tr Σ = d``), ``w* ~ N(0, I)`` in both.  Final losses are measured on a common fresh test set per
@@ -39,7 +39,7 @@ import numpy as np
 from .. import GaussianRegression, InnerLoop, init_deep_linear
 from ..theory import shallow
 from . import plotting
-from .arnold_depth import common_test_set, segment_bounds, test_losses, train_in_segments
+from .arnold_depth import common_test_set, segment_bounds, test_losses, train_with_checkpoints
 from .base import Check, Experiment, Param, as_finding, below, close_se, seeds_tasks_mean_se
 
 VARIANTS = ("maml", "lin", "meta-sgd", "kfo")
@@ -99,10 +99,10 @@ def _piece(item):
     cfg, setting, base, variant = item["cfg"], item["setting"], item["base"], item["variant"]
     fam = family(cfg, setting)
     params, rule, precond, phi = _model(cfg, base, variant)
-    params, phi = train_in_segments(params, fam, rule, bounds=segment_bounds(cfg["steps"], 4), lr=cfg["lr"],
-                                    lr_drop=cfg["lr_drop"], K=cfg["K"], tasks_per_step=cfg["tasks_per_step"],
-                                    seed=[cfg["seed"], BASES.index(base), VARIANTS.index(variant), 6],
-                                    precond=precond, phi=phi, learn_phi=True)
+    params, phi = train_with_checkpoints(params, fam, rule, bounds=segment_bounds(cfg["steps"], 1), lr=cfg["lr"],
+                                         lr_drop=cfg["lr_drop"], K=cfg["K"], tasks_per_step=cfg["tasks_per_step"],
+                                         seed=[cfg["seed"], BASES.index(base), VARIANTS.index(variant), 6],
+                                         precond=precond, phi=phi, learn_phi=True)
     batch = common_test_set(fam, cfg["K"], cfg["test_tasks"], cfg["seed"], tag=7780)
     return {"final": test_losses(params, batch, rule, precond, phi)}
 

@@ -28,8 +28,8 @@ LogR+LinNet's accuracy rises with adaptation; LogR+KFO matches or beats LogR+Lin
 α (not significantly worse, 4 SE).  All final numbers are measured on one common fresh test set per family,
 paired across models; SEs combine the seed-to-seed and the test-task variance.
 
-Training is :func:`linmeta.train.meta_train` split into segments to record accuracy checkpoints (Adam's
-moments restart at each checkpoint; the last quarter uses ``lr * lr_drop``).
+Training is one Adam run of :func:`linmeta.train.meta_train` per model whose callback records accuracy
+checkpoints (:func:`.arnold_depth.train_with_checkpoints`; the last quarter uses ``lr * lr_drop``).
 """
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ from ..meta import adapted_map
 from ..preconditioners import KFO, Identity
 from ..tasks import as_generator
 from ..theory import metaopt
-from ..train import meta_train
 from . import plotting
+from .arnold_depth import segment_bounds, train_with_checkpoints
 from .base import Check, Experiment, Param, below, close_se, seeds_tasks_mean_se
 
 PARAMS = {
@@ -106,18 +106,14 @@ def _train_piece(item):
     precond = KFO(psd=True) if key == "kfo" else Identity()
     phi = precond.init(params, rule.adapted_layers(len(params)))
     curve_set = test_set(fam, cfg, cfg["curve_tasks"], 131 + FAMILIES.index(which))
-    bounds = np.unique(np.round(np.linspace(0, cfg["steps"], cfg["segments"] + 1)).astype(int))
-    curve = [{k: v.mean(axis=1) for k, v in evaluate(params, curve_set, rule, precond, phi).items()}]
-    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        lr = cfg["lr"] * (cfg["lr_drop"] if a >= 0.75 * cfg["steps"] else 1.0)
-        res = meta_train(params, fam, rule, steps=int(b - a), lr=lr, optimizer="adam",
-                         tasks_per_step=cfg["tasks_per_step"], K=cfg["K"], Q=cfg["Q"], precond=precond, phi=phi,
-                         learn_phi=True, eval_tasks=1, eval_every=int(b - a), progress=False,
-                         seed=np.random.SeedSequence([cfg["seed"], 141, FAMILIES.index(which), len(widths),
-                                                      int(key == "kfo"), i]),
-                         check_stability=False)
-        params, phi = res.params, res.phi
-        curve.append({k: v.mean(axis=1) for k, v in evaluate(params, curve_set, rule, precond, phi).items()})
+    bounds = segment_bounds(cfg["steps"], cfg["segments"])
+    curve = []
+    params, phi = train_with_checkpoints(
+        params, fam, rule, bounds=bounds, lr=cfg["lr"], lr_drop=cfg["lr_drop"], K=cfg["K"], Q=cfg["Q"],
+        tasks_per_step=cfg["tasks_per_step"], precond=precond, phi=phi, learn_phi=True,
+        seed=[cfg["seed"], 141, FAMILIES.index(which), len(widths), int(key == "kfo")],
+        on_checkpoint=lambda step, p, f: curve.append(
+            {k: v.mean(axis=1) for k, v in evaluate(p, curve_set, rule, precond, f).items()}))
     final = evaluate(params, test_set(fam, cfg, cfg["test_tasks"], 151 + FAMILIES.index(which)), rule, precond, phi)
     return {"step": bounds, "curve": {k: np.array([c[k] for c in curve]) for k in curve[0]}, "final": final,
             "init_norm": np.linalg.norm(end_to_end(params), axis=(-2, -1))}

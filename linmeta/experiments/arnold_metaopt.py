@@ -16,9 +16,9 @@ the *floors* ``loss_fixed`` (MAML at this α: the shallow floor), ``loss_diagona
 ``loss_full`` (``P* = H⁻¹ΣR``, always symmetric positive definite, so KFO with and without PSD factors
 and Meta-Curvature share it).  The optimally tuned scalar step ``loss_scalar`` is shown for reference.
 
-Training: Adam on fresh task batches through :func:`linmeta.train.meta_train`, split into segments to
-record the learning curves on one common held-out set (Adam's moments restart at each checkpoint); the
-last quarter uses ``lr * lr_drop``.  Final losses are measured on one common fresh test set (K-shot
+Training: one Adam run on fresh task batches per model (:func:`.arnold_depth.train_with_checkpoints`),
+whose callback records the learning curves on one common held-out set; the last quarter uses
+``lr * lr_drop``.  Final losses are measured on one common fresh test set (K-shot
 support sets, population query), paired across methods; the SE combines the seed-to-seed and the
 test-task variance.
 
@@ -37,9 +37,8 @@ from ..meta import adapted_map
 from ..preconditioners import KFO, Identity, MetaCurvature, MetaSGD
 from ..tasks import as_generator
 from ..theory import metaopt, precondition
-from ..train import meta_train
 from . import plotting
-from .arnold_depth import common_test_set, test_losses
+from .arnold_depth import common_test_set, segment_bounds, test_losses, train_with_checkpoints
 from .base import Experiment, Param, below, close_se, seeds_tasks_mean_se, small
 
 PARAMS = {
@@ -99,18 +98,15 @@ def _train_piece(item):
     precond = _precond(key)
     phi = precond.init(params, rule.adapted_layers(len(params)))
     curve_set = common_test_set(fam, cfg["K"], cfg["curve_tasks"], cfg["seed"], 71)
-    bounds = np.unique(np.round(np.linspace(0, cfg["steps"], cfg["segments"] + 1)).astype(int))
-    curve = [test_losses(params, curve_set, rule, precond, phi).mean(axis=1)]
-    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        lr = cfg["lr"] * (cfg["lr_drop"] if a >= 0.75 * cfg["steps"] else 1.0)
-        # one inner step is never iterated: the many-step stability bound 2/λ_max does not apply, and the
-        # optimal one-step preconditioner overshoots the largest curvature of some K-shot support sets
-        res = meta_train(params, fam, rule, steps=int(b - a), lr=lr, optimizer="adam",
-                         tasks_per_step=cfg["tasks_per_step"], K=cfg["K"], Q=None, precond=precond, phi=phi,
-                         learn_phi=True, eval_tasks=1, eval_every=int(b - a), progress=False,
-                         seed=np.random.SeedSequence([cfg["seed"], 81, int(item["index"]), i]), check_stability=False)
-        params, phi = res.params, res.phi
-        curve.append(test_losses(params, curve_set, rule, precond, phi).mean(axis=1))
+    bounds = segment_bounds(cfg["steps"], cfg["segments"])
+    curve = []
+    # one inner step is never iterated: the many-step stability bound 2/λ_max does not apply (and the optimal
+    # one-step preconditioner overshoots the largest curvature of some K-shot support sets), so it is not checked
+    params, phi = train_with_checkpoints(
+        params, fam, rule, bounds=bounds, lr=cfg["lr"], lr_drop=cfg["lr_drop"], K=cfg["K"],
+        tasks_per_step=cfg["tasks_per_step"], precond=precond, phi=phi, learn_phi=True,
+        seed=[cfg["seed"], 81, int(item["index"])],
+        on_checkpoint=lambda step, p, f: curve.append(test_losses(p, curve_set, rule, precond, f).mean(axis=1)))
     final = test_losses(params, common_test_set(fam, cfg["K"], cfg["test_tasks"], cfg["seed"], 72), rule, precond, phi)
     out = {"step": bounds, "curve": np.array(curve), "final": final,
            "params": {f"W{l}": W for l, W in enumerate(params)}}

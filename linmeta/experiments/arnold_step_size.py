@@ -29,7 +29,7 @@ import numpy as np
 from .. import InnerLoop
 from ..theory import precondition, shallow
 from . import plotting
-from .arnold_depth import _init, common_test_set, family, test_losses, train_in_segments
+from .arnold_depth import _init, common_test_set, family, test_losses, train_with_checkpoints
 from .base import Experiment, Param, above, as_finding, below, close_se, mean_and_se
 
 PARAMS = {
@@ -40,7 +40,7 @@ PARAMS = {
     "alpha": Param(float, 0.01, 0.01, low=1e-5, high=1.0, help="fixed inner step"),
     "inner_steps": Param(int, 1, 1, low=1, high=3, help="inner steps k"),
     "noise": Param(float, 0.0, 0.0, low=0.0, high=10.0, help="label noise"),
-    "steps": Param(int, 400, 3000, low=2, help="meta-training (Adam) steps"),
+    "steps": Param(int, 1200, 3000, low=2, help="meta-training (Adam) steps"),
     "checkpoints": Param(int, 12, 30, low=2, high=200, help="checkpoints, geometrically spaced in the step"),
     "lr": Param(float, 0.05, 0.03, low=1e-6, high=1.0, help="Adam learning rate"),
     "lr_drop": Param(float, 0.1, 0.1, low=1e-3, high=1.0, help="lr factor for the last quarter of training"),
@@ -80,8 +80,9 @@ def _piece(item):
         rec["loss"].append(test_losses(p, curve_set, rule).mean(axis=1))
 
     bounds = checkpoints(cfg["steps"], cfg["checkpoints"])
-    train_in_segments(_init(cfg, depth), fam, rule, bounds=bounds, lr=cfg["lr"], lr_drop=cfg["lr_drop"], K=cfg["K"],
-                      tasks_per_step=cfg["tasks_per_step"], seed=[cfg["seed"], depth, 3], on_checkpoint=record)
+    train_with_checkpoints(_init(cfg, depth), fam, rule, bounds=bounds, lr=cfg["lr"], lr_drop=cfg["lr_drop"],
+                           K=cfg["K"], tasks_per_step=cfg["tasks_per_step"], seed=[cfg["seed"], depth, 3],
+                           on_checkpoint=record)
     out = {k: np.array(v) for k, v in rec.items()}  # eig (n_ckpt, runs, d), others (n_ckpt, runs)
     out["step"] = bounds
     return out
