@@ -113,8 +113,30 @@ def _sigmoid(xp, z):
     return xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
+class _OnSamples:
+    """Shared by the losses that keep their samples ``X`` (*batch, T, n, d): sizes, backend move, task selection."""
+
+    @property
+    def d(self) -> int:
+        return int(self.X.shape[-1])
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.X.shape[-3])
+
+    @property
+    def batch_shape(self) -> tuple:
+        return tuple(self.X.shape[:-3])
+
+    def to(self, backend: str, device=None):
+        return _loss_to(self, backend, device)
+
+    def take(self, index):
+        return _take(self, index)
+
+
 @dataclass(frozen=True)
-class LogisticLoss:
+class LogisticLoss(_OnSamples):
     r"""Binary cross-entropy of a scalar-output linear map on samples.
 
     ``loss(M) = mean_i [softplus(z_i) - y_i z_i]`` with logits ``z_i = M x_i``.
@@ -131,20 +153,8 @@ class LogisticLoss:
     _tail_ndim = {"X": 2, "y": 1}
 
     @property
-    def d(self) -> int:
-        return int(self.X.shape[-1])
-
-    @property
     def out(self) -> int:
         return 1
-
-    @property
-    def n_tasks(self) -> int:
-        return int(self.X.shape[-3])
-
-    @property
-    def batch_shape(self) -> tuple:
-        return tuple(self.X.shape[:-3])
 
     def _logits(self, M):
         return (self.X @ M.mT)[..., 0]
@@ -179,12 +189,6 @@ class LogisticLoss:
         X = to_numpy(self.X)
         return 0.25 * np.linalg.eigvalsh(np.swapaxes(X, -1, -2) @ X / X.shape[-2])[..., -1]
 
-    def to(self, backend: str, device=None) -> "LogisticLoss":
-        return _loss_to(self, backend, device)
-
-    def take(self, index) -> "LogisticLoss":
-        return _take(self, index)
-
 
 def _check_samples(X, Y):
     _validate.finite_array("X", X)
@@ -197,7 +201,7 @@ def _check_samples(X, Y):
 
 
 @dataclass(frozen=True)
-class SquaredLoss:
+class SquaredLoss(_OnSamples):
     r"""Mean squared loss ``½‖Y − X Mᵀ‖²/n`` on samples, kept in data form.
 
     The same loss as ``sample_moments(X, Y)``, but every product goes through the ``n`` samples
@@ -220,20 +224,8 @@ class SquaredLoss:
         _check_samples(self.X, self.Y)
 
     @property
-    def d(self) -> int:
-        return int(self.X.shape[-1])
-
-    @property
     def out(self) -> int:
         return int(self.Y.shape[-1])
-
-    @property
-    def n_tasks(self) -> int:
-        return int(self.X.shape[-3])
-
-    @property
-    def batch_shape(self) -> tuple:
-        return tuple(self.X.shape[:-3])
 
     def _residual(self, M):
         return self.X @ M.mT - self.Y  # (*batch, T, n, out)
@@ -261,12 +253,6 @@ class SquaredLoss:
     def optimum(self):
         """Least-squares minimiser per task, shape ``(*batch, T, out, d)`` (numpy)."""
         return self.moments().optimum()
-
-    def to(self, backend: str, device=None) -> "SquaredLoss":
-        return _loss_to(self, backend, device)
-
-    def take(self, index) -> "SquaredLoss":
-        return _take(self, index)
 
 
 def sample_moments(X, Y) -> QuadraticLoss:
