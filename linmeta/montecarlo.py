@@ -1,9 +1,11 @@
 """Monte Carlo estimates, with standard errors, of expected meta-losses.
 
-The expected meta-loss of a deep model over random K-shot support sets has no
-closed form beyond the shallow case; these functions average the exact
-post-adaptation loss over many sampled support sets (batched on the task axis)
-and report the standard error of the mean.  The query side is the population
+The expected meta-loss over random K-shot support sets is exact in closed form for
+the shallow model (:mod:`linmeta.theory.shallow`, k ≤ 4 steps) and for deep models
+after one step that adapts at most two layers (:mod:`linmeta.theory.deep_one_step`);
+beyond that, these functions average the exact post-adaptation loss over many
+sampled support sets (batched on the task axis) and report the standard error of
+the mean.  The query side is the population
 loss by default, i.e. the exact expectation over query sets.
 """
 from __future__ import annotations
