@@ -118,6 +118,10 @@ def run_inner_loop(params, support, rule: InnerLoop, precond=None, phi=None, *, 
     adapted = rule.adapted_layers(len(params))
     if phi is None:
         phi = precond.init(params, adapted)
+    if getattr(precond, "adapt", False) and rule.steps >= 2:
+        from . import adaptive_kfo  # the factors adapt too: dense per-task layers
+
+        return adaptive_kfo.inner_loop(params, support, rule, precond, phi, keep_trace=keep_trace)
     theta = _with_task_axis(params)
     trace = InnerTrace([], [], [])
     for _ in range(rule.steps):

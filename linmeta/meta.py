@@ -125,6 +125,10 @@ def meta_value_and_grad(params, support, query, rule: InnerLoop, precond=None, p
 
 def value_and_grad_unchecked(params, support, query, rule, precond, phi) -> MetaGradient:
     """:func:`meta_value_and_grad` without input validation (for hot loops)."""
+    if getattr(precond, "adapt", False) and rule.steps >= 2:
+        from . import adaptive_kfo  # KFO factors adapting in the inner loop: its own reverse pass
+
+        return adaptive_kfo.value_and_grad(params, support, query, rule, precond, phi)
     xp = namespace(params[0])
     adapted = rule.adapted_layers(len(params))
     theta, trace = run_inner_loop(params, support, rule, precond, phi, keep_trace=True)

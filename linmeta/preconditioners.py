@@ -98,13 +98,18 @@ class MetaSGD(Identity):
 
 @dataclass(frozen=True)
 class KFO(Identity):
-    """Kronecker-factored meta-optimizer ``U = L̃ g R̃`` (identity init; PSD factors if ``psd``)."""
+    """Kronecker-factored meta-optimizer ``U = L̃ g R̃`` (identity init; PSD factors if ``psd``).
+
+    ``adapt=True``: the factors themselves take a gradient step on the support loss at every inner
+    step after the first, as in the reference implementation (:mod:`linmeta.adaptive_kfo`).
+    """
 
     psd: bool = True
+    adapt: bool = False
 
     @property
     def name(self):
-        return "kfo" if self.psd else "kfo-nonpsd"
+        return ("kfo" if self.psd else "kfo-nonpsd") + ("-adaptive" if self.adapt else "")
 
     def init(self, params, adapted) -> tuple:
         out = []
@@ -156,7 +161,7 @@ class MetaCurvature(KFO):
 
     @property
     def name(self):
-        return "meta-curvature"
+        return "meta-curvature" + ("-adaptive" if self.adapt else "")
 
 
 PRECONDITIONERS = {"maml": Identity, "meta-sgd": MetaSGD, "kfo": KFO, "meta-curvature": MetaCurvature}

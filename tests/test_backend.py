@@ -55,26 +55,35 @@ def torch_unrolled_meta_grad(params, batch, rule, precond=None, phi=None):
     support, query = _data_of(batch.support), _data_of(batch.query)
     T = batch.support.n_tasks
 
-    def transform(l, g):
-        if precond is None or not phis[l]:
+    def transform(l, g, factors):
+        if precond is None or not factors:
             return g
         if isinstance(precond, lm.KFO):
-            Lf, Rf = phis[l]
+            Lf, Rf = factors
             Lt, Rt = (Lf.T @ Lf, Rf.T @ Rf) if precond.psd else (Lf, Rf)
             return Lt @ g @ Rt
-        return phis[l][0] * g  # Meta-SGD
+        return factors[0] * g  # Meta-SGD
 
+    adapt_factors = isinstance(precond, lm.KFO) and precond.adapt
     total = 0.0
     for t in range(T):
         theta = list(W)
-        for _ in range(rule.steps):
+        fast = [list(pl) for pl in phis]  # per-task copies of the factors (they adapt if adapt_factors)
+        for step in range(rule.steps):
             M = theta[0]
             for Wl in theta[1:]:
                 M = Wl @ M
             loss = support(t, M)
+            if adapt_factors and step > 0:
+                # Sha-Lab/kfo: the factors take an SGD step on the adaptation loss before the model update
+                flat = [p for l in adapted for p in fast[l]]
+                fg = torch.autograd.grad(loss, flat, create_graph=not rule.first_order, retain_graph=True)
+                it = iter(fg)
+                for l in adapted:
+                    fast[l] = [p - rule.alpha * next(it) for p in fast[l]]
             grads = torch.autograd.grad(loss, [theta[l] for l in adapted], create_graph=not rule.first_order)
             for l, g in zip(adapted, grads):
-                theta[l] = theta[l] - rule.alpha * transform(l, g)
+                theta[l] = theta[l] - rule.alpha * transform(l, g, fast[l])
         M = theta[0]
         for Wl in theta[1:]:
             M = Wl @ M
@@ -174,3 +183,25 @@ def test_squared_loss_data_form_matches_torch_autograd():
     tmg = meta_value_and_grad(to_backend(params, "torch"), support.to("torch"), query.to("torch"), rule)
     for a, b in zip(tmg.params, mg.params):
         assert rel_err(to_numpy(a), b) <= 1e-12
+
+
+@pytest.mark.parametrize("psd", [True, False])
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("layers", ["all", "last"])
+def test_adaptive_kfo_matches_torch_autograd(psd, first_order, layers):
+    """KFO factors adapting in the inner loop (Sha-Lab/kfo): same value and gradients as autograd."""
+    params, batch = _problem(31 + 2 * psd + first_order, depth=2)
+    precond = lm.KFO(psd=psd, adapt=True)
+    rule = lm.InnerLoop(3, 0.1, layers, first_order=first_order)
+    rng = np.random.default_rng(5)
+    phi = tuple(tuple(p + 0.1 * rng.standard_normal(p.shape) for p in pl)
+                for pl in precond.init(params, rule.adapted_layers(len(params))))
+    ref_val, ref_grads, ref_phi = torch_unrolled_meta_grad(params, batch, rule, precond, phi)
+    mg = meta_value_and_grad(params, batch.support, batch.query, rule, precond, phi)
+    assert abs(mg.value - ref_val) <= 1e-12 * abs(ref_val)
+    for a, b in zip(mg.params, ref_grads):
+        assert rel_err(a, b) <= 1e-10
+    flat = [p for pl in mg.phi for p in pl]
+    assert len(flat) == len(ref_phi)
+    for a, b in zip(flat, ref_phi):
+        assert rel_err(a, b) <= 1e-10
