@@ -70,6 +70,23 @@ def psd_matrix(name: str, cov, *, tol: float = 1e-10) -> np.ndarray:
     return cov
 
 
+def matrix_pair(names: tuple, a, b, *, shape: str, shared: str) -> tuple:
+    """``(a, b)`` as finite float arrays of at least 2 dimensions with the same size along axis -2.
+
+    ``shape`` describes the expected shape in messages (e.g. ``"(..., n, features)"``) and ``shared``
+    names what axis -2 counts (e.g. ``"samples n"``).
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    for name, x in zip(names, (a, b)):
+        if x.ndim < 2:
+            raise ValueError(f"{name} must have shape {shape}, got shape {x.shape}")
+        finite_array(name, x)
+    if a.shape[-2] != b.shape[-2]:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same number of {shared} (axis -2); "
+                         f"got {a.shape[-2]} and {b.shape[-2]}")
+    return a, b
+
+
 def one_of(name: str, value, allowed) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {sorted(map(str, allowed))}, got {value!r}")

@@ -69,16 +69,7 @@ def layer_features(params, X) -> list:
 
 
 def _features_pair(H, H2):
-    H = np.asarray(H, dtype=float)
-    H2 = np.asarray(H2, dtype=float)
-    for name, F in (("H", H), ("H2", H2)):
-        if F.ndim < 2:
-            raise ValueError(f"{name} must be a feature matrix (..., n, features), got shape {F.shape}")
-        _validate.finite_array(name, F)
-    if H.shape[-2] != H2.shape[-2]:
-        raise ValueError(
-            f"H and H2 must hold features of the same n samples (axis -2); got {H.shape[-2]} and {H2.shape[-2]}"
-        )
+    H, H2 = _validate.matrix_pair(("H", "H2"), H, H2, shape="(..., n, features)", shared="samples n")
     if H.shape[-2] < 2:
         raise ValueError("at least 2 samples are needed to centre the features")
     return H - H.mean(axis=-2, keepdims=True), H2 - H2.mean(axis=-2, keepdims=True)

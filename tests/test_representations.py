@@ -106,7 +106,7 @@ def test_sample_estimates_converge_to_the_closed_form_at_rate_one_over_sqrt_n(na
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: linear_cka_samples(np.ones((5, 2)), np.ones((4, 2))), "same n samples"),
+    (lambda: linear_cka_samples(np.ones((5, 2)), np.ones((4, 2))), "same number of samples n"),
     (lambda: linear_cka_samples(np.ones((1, 2)), np.ones((1, 2))), "at least 2 samples"),
     (lambda: linear_cka_samples(np.ones((5, 2)), np.arange(10.0).reshape(5, 2)), "constant"),
     (lambda: canonical_correlations_samples(np.ones((3, 5, 2)), np.ones((3, 5, 2))), "one pair"),

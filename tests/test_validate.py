@@ -41,3 +41,14 @@ def test_finite_array_counts_bad_entries():
 def test_one_of():
     with pytest.raises(ValueError, match="mode must be one of"):
         _validate.one_of("mode", "x", ("a", "b"))
+
+
+def test_matrix_pair_names_the_argument_and_the_shared_axis():
+    a, b = _validate.matrix_pair(("A", "B"), [[1, 2], [3, 4]], np.ones((5, 2, 3)), shape="(..., n, k)", shared="rows n")
+    assert a.dtype == float and a.shape == (2, 2) and b.shape == (5, 2, 3)
+    with pytest.raises(ValueError, match=r"A must have shape \(\.\.\., n, k\)"):
+        _validate.matrix_pair(("A", "B"), np.ones(3), np.ones((3, 1)), shape="(..., n, k)", shared="rows n")
+    with pytest.raises(ValueError, match="B contains 1 non-finite"):
+        _validate.matrix_pair(("A", "B"), np.ones((3, 1)), np.array([[1.0], [np.nan], [0.0]]), shape="(n, k)", shared="rows")
+    with pytest.raises(ValueError, match="A and B must have the same number of rows n"):
+        _validate.matrix_pair(("A", "B"), np.ones((3, 1)), np.ones((4, 1)), shape="(n, k)", shared="rows n")

@@ -157,14 +157,7 @@ def subspace_distance(B, B_star) -> np.ndarray:
     array (...): the sine of the largest principal angle between col(B) and col(B*) when k ≤ k*
     (1 if col(B) has a direction orthogonal to col(B*)).
     """
-    B = np.asarray(B, dtype=float)
-    Bs = np.asarray(B_star, dtype=float)
-    for name, X in (("B", B), ("B_star", Bs)):
-        if X.ndim < 2:
-            raise ValueError(f"{name} must have shape (..., d, k), got {X.shape}")
-        _validate.finite_array(name, X)
-    if B.shape[-2] != Bs.shape[-2]:
-        raise ValueError(f"B and B_star must have the same number of rows d; got {B.shape[-2]} and {Bs.shape[-2]}")
+    B, Bs = _validate.matrix_pair(("B", "B_star"), B, B_star, shape="(..., d, k)", shared="rows d")
     Q, Rb = np.linalg.qr(B)
     Qs, Rs = np.linalg.qr(Bs)
     for name, Rm in (("B", Rb), ("B_star", Rs)):
