@@ -49,7 +49,18 @@ def _eff_vjp(psd, X, A):
 
 
 def apply(psd, phi, g):
-    """``U(φ, g) = L̃ g R̃`` (φ and g with task axes, broadcasting)."""
+    """``U(φ, g) = L̃ g R̃``.
+
+    Parameters
+    ----------
+    psd : whether the effective factors are ``LᵀL`` and ``RᵀR``.
+    phi : ``(L, R)``, arrays (*runs, T or 1, n, n) and (*runs, T or 1, m, m).
+    g : array (*runs, T, n, m), a layer gradient per task.
+
+    Returns
+    -------
+    array (*runs, T, n, m)
+    """
     L, R = phi
     return _eff(psd, L) @ g @ _eff(psd, R)
 
@@ -61,7 +72,10 @@ def adjoint(psd, phi, v):
 
 
 def param_vjp(psd, phi, a, b):
-    """``V(φ, a, b) = ∇_φ ⟨b, U(φ, a)⟩`` per task (no sum over tasks)."""
+    """``V(φ, a, b) = ∇_φ ⟨b, U(φ, a)⟩`` per task (no sum over tasks).
+
+    ``a``, ``b``: arrays (*runs, T, n, m); returns ``(dL, dR)`` of shapes (*runs, T, n, n), (*runs, T, m, m).
+    """
     L, R = phi
     Lt, Rt = _eff(psd, L), _eff(psd, R)
     return (_eff_vjp(psd, L, b @ (a @ Rt).mT), _eff_vjp(psd, R, (Lt @ a).mT @ b))
@@ -73,6 +87,9 @@ def second_order(psd, phi, a, b, phibar):
     With ``s = ⟨b, L̃ a R̃⟩`` and its derivative along ``φ̄``,
     ``D s[φ̄] = ⟨b, L̃' a R̃ + L̃ a R̃'⟩`` (``L̃' = D L̃[L̄]``), these are the gradients of ``D s[φ̄]`` in
     ``φ``, ``a`` and ``b``.
+
+    Shapes: ``a``, ``b`` (*runs, T, n, m); ``phi`` and ``phibar`` pairs of (*runs, T, n, n), (*runs, T, m, m).
+    Returns ``((gL, gR), grad_a, grad_b)`` with the same shapes.
     """
     L, R = phi
     Lbar, Rbar = phibar
@@ -96,9 +113,21 @@ def _task(x):
 
 
 def inner_loop(params, support, rule, precond, phi, *, keep_trace: bool = False):
-    """The adapted layers (dense per task, wrapped as Factored) and, if asked, the trace for the reverse pass.
+    """Adapt ``params`` to every task of ``support`` with adapting KFO factors.
 
-    The trace is a list over steps ``j`` of ``(calc, G, g, phi_j)``.
+    Parameters
+    ----------
+    params : tuple of arrays (*runs, n_l, n_{l-1}).
+    support : loss object with a task axis of size T.
+    rule : :class:`~linmeta.inner_loop.InnerLoop`.
+    precond : :class:`~linmeta.preconditioners.KFO` with ``adapt=True``.
+    phi : per layer ``(L, R)`` of shapes (*runs, n_l, n_l), (*runs, n_{l-1}, n_{l-1}); ``()`` if frozen.
+
+    Returns
+    -------
+    adapted layers : list of :class:`~linmeta.factored.Factored` with dense bases (*runs, T, n_l, n_{l-1})
+        (frozen layers keep a task axis of size 1);
+    trace : only if ``keep_trace``, a list over steps ``j`` of ``(calc, G, g, phi_j)``.
     """
     adapted = rule.adapted_layers(len(params))
     theta = [_task(W) for W in params]
@@ -122,7 +151,12 @@ def inner_loop(params, support, rule, precond, phi, *, keep_trace: bool = False)
 
 
 def value_and_grad(params, support, query, rule, precond, phi):
-    """Meta-loss and its exact gradient in the layers and the initial factors (see the module docstring)."""
+    """Meta-loss and its exact gradient in the layers and the initial factors (see the module docstring).
+
+    Arguments as in :func:`inner_loop`, plus ``query`` (the scored loss, same task axis).  Returns a
+    :class:`~linmeta.meta.MetaGradient`: ``value`` (*runs,), ``params`` shaped like ``params`` and ``phi``
+    shaped like ``phi``.
+    """
     from .meta import MetaGradient
 
     xp = namespace(params[0])
