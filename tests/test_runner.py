@@ -66,6 +66,11 @@ def _start(tmp_path, log, directory):
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE), overrides
 
 
+def _manifests(paths):
+    """Finished pieces' manifests; a kill can leave a half-written ``.tmp-*`` file, which is not one."""
+    return [p for p in paths if not p.name.startswith(".tmp-")]
+
+
 def test_kill_minus_9_resumes_without_losing_finished_pieces(tmp_path):
     log = tmp_path / "log.txt"
     directory = tmp_path / "cache"
@@ -73,7 +78,7 @@ def test_kill_minus_9_resumes_without_losing_finished_pieces(tmp_path):
     piece_dir = None
     deadline = time.time() + 60
     while time.time() < deadline:
-        found = list(directory.glob("pieces/*/*.json"))
+        found = _manifests(directory.glob("pieces/*/*.json"))
         if len(found) >= 4:
             piece_dir = found[0].parent
             break
@@ -81,7 +86,7 @@ def test_kill_minus_9_resumes_without_losing_finished_pieces(tmp_path):
     assert piece_dir is not None, proc.communicate()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished = {p.stem for p in piece_dir.glob("*.json")}
+    finished = {p.stem for p in _manifests(piece_dir.glob("*.json"))}
     assert 4 <= len(finished) < 12
     # an npz whose manifest is missing was cut off between its two writes: it is not finished
     mtimes = {f"{name}.npz": (piece_dir / f"{name}.npz").stat().st_mtime_ns for name in finished}
@@ -100,6 +105,22 @@ def test_kill_minus_9_resumes_without_losing_finished_pieces(tmp_path):
     clean, _, _ = runner.run(sweep_fixture.EXPERIMENT, overrides={**overrides, "log": ""},
                              directory=tmp_path / "clean")
     assert np.array_equal(result["mean"], clean["mean"]) and np.array_equal(result["se"], clean["se"])
+
+
+def test_half_written_temp_files_are_ignored_on_resume(tmp_path):
+    """What a kill can leave behind (``.tmp-*`` files of an interrupted atomic write) is never read."""
+    first, _, _ = runner.run(EXP, overrides={"pieces": 4}, directory=tmp_path)
+    for f in tmp_path.glob("*.*"):  # drop the finished result: the next run must go through the pieces
+        f.unlink()
+    piece_dir = next((tmp_path / "pieces").iterdir())
+    manifests = sorted(_manifests(piece_dir.glob("*.json")))
+    for f in (manifests[1], manifests[1].with_suffix(".npz")):
+        f.unlink()
+    (piece_dir / ".tmp-abc123.json").write_text('{"truncated": ')
+    (piece_dir / ".tmp-abc123.npz").write_bytes(b"PK\x03")
+    again, _, info = runner.run(EXP, overrides={"pieces": 4}, directory=tmp_path)
+    assert info["pieces_computed"] == 1
+    assert np.array_equal(first["mean"], again["mean"]) and np.array_equal(first["se"], again["se"])
 
 
 def test_figures_and_checks(tmp_path, monkeypatch):
