@@ -157,17 +157,13 @@ def value_and_grad(params, support, query, rule, precond, phi):
     :class:`~linmeta.meta.MetaGradient`: ``value`` (*runs,), ``params`` shaped like ``params`` and ``phi``
     shaped like ``phi``.
     """
-    from .meta import MetaGradient
+    from .meta import MetaGradient, query_value_and_adjoint
 
-    xp = namespace(params[0])
     psd, alpha = precond.psd, rule.alpha
     adapted = rule.adapted_layers(len(params))
     theta, trace = inner_loop(params, support, rule, precond, phi, keep_trace=True)
-    final = LayerCalculus(theta)
-    per_task = query.value(final.M)
-    n_tasks = per_task.shape[-1]
-    value = xp.mean(per_task, axis=-1)
-    bar = final.layer_grads(query.grad(final.M) / n_tasks)  # θ̄_k, dense per task
+    value, bar = query_value_and_adjoint(theta, query)
+    bar = [b.dense() for b in bar]  # θ̄_k, dense per task
     phibar, carry = None, {}
     for j in range(rule.steps - 1, -1, -1):
         calc, G, g, phis = trace[j]

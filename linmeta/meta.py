@@ -123,6 +123,18 @@ def meta_value_and_grad(params, support, query, rule: InnerLoop, precond=None, p
     return value_and_grad_unchecked(params, support, query, rule, precond, phi)
 
 
+def query_value_and_adjoint(theta, query) -> tuple:
+    """The meta-loss of adapted layers ``theta`` and where the reverse pass starts.
+
+    Returns ``(value, bar)``: the mean query loss over the tasks, shape (*runs,), and its gradient in every
+    adapted layer, per task, as :class:`~linmeta.factored.Factored` (*runs, T, n_l, n_{l-1}).
+    """
+    final = LayerCalculus(theta)
+    per_task = query.value(final.M)
+    value = namespace(per_task).mean(per_task, axis=-1)
+    return value, final.layer_grads_factored(query.grad(final.M) / per_task.shape[-1])
+
+
 def value_and_grad_unchecked(params, support, query, rule, precond, phi) -> MetaGradient:
     """:func:`meta_value_and_grad` without input validation (for hot loops)."""
     if getattr(precond, "adapt", False) and rule.steps >= 2:
@@ -132,12 +144,7 @@ def value_and_grad_unchecked(params, support, query, rule, precond, phi) -> Meta
     xp = namespace(params[0])
     adapted = rule.adapted_layers(len(params))
     theta, trace = run_inner_loop(params, support, rule, precond, phi, keep_trace=True)
-
-    final = LayerCalculus(theta)
-    per_task = query.value(final.M)
-    n_tasks = per_task.shape[-1]
-    value = xp.mean(per_task, axis=-1)
-    bar = final.layer_grads_factored(query.grad(final.M) / n_tasks)
+    value, bar = query_value_and_adjoint(theta, query)
 
     phi_bar = [tuple(xp.zeros_like(p) for p in phi_l) for phi_l in phi]
     for j in range(rule.steps - 1, -1, -1):
