@@ -264,22 +264,18 @@ def main(argv=None):
         print("\nlinmeta (numpy) time per meta-step vs K (moments from data / given moments / data form):")
         for K in (10, 100, 1000, 10000):
             cfg = dict(CONFIG, K=K)
-            params, (Xs, Ys, Xq, Yq) = make_problem(cfg)
-            support, query = lm.sample_moments(Xs, Ys), lm.sample_moments(Xq, Yq)
-            rule = lm.InnerLoop(cfg["steps"], cfg["alpha"], "all")
-            t_all, _ = best_time(linmeta_numpy(params, (Xs, Ys, Xq, Yq), cfg), 3 * args.repeats)
-            t_grad, _ = best_time(lambda: lm.meta_value_and_grad(params, support, query, rule), 3 * args.repeats)
-            t_data, _ = best_time(linmeta_numpy_data(params, (Xs, Ys, Xq, Yq), cfg), 3 * args.repeats)
+            params, data = make_problem(cfg)
+            t_all, _ = best_time(linmeta_numpy(params, data, cfg), 3 * args.repeats)
+            t_grad, _ = best_time(linmeta_numpy_moments(params, data, cfg), 3 * args.repeats)
+            t_data, _ = best_time(linmeta_numpy_data(params, data, cfg), 3 * args.repeats)
             out["scaling_K"][K] = {"with_moments": t_all, "given_moments": t_grad, "data_form": t_data}
             print(f"  K = {K:5d}: {t_all * 1e3:8.2f} ms (incl. moments), {t_grad * 1e3:8.2f} ms (given moments), "
                   f"{t_data * 1e3:8.2f} ms (raw data, SquaredLoss)")
         print("linmeta (numpy) time per meta-step vs number of tasks (given moments):")
         for T in (64, 256, 1024, 4096):
             cfg = dict(CONFIG, tasks=T)
-            params, (Xs, Ys, Xq, Yq) = make_problem(cfg)
-            support, query = lm.sample_moments(Xs, Ys), lm.sample_moments(Xq, Yq)
-            rule = lm.InnerLoop(cfg["steps"], cfg["alpha"], "all")
-            t_grad, _ = best_time(lambda: lm.meta_value_and_grad(params, support, query, rule), 3 * args.repeats)
+            params, data = make_problem(cfg)
+            t_grad, _ = best_time(linmeta_numpy_moments(params, data, cfg), 3 * args.repeats)
             out["scaling_tasks"][T] = t_grad
             print(f"  T = {T:5d}: {t_grad * 1e3:8.2f} ms  ({t_grad / T * 1e6:.2f} us per task)")
     if args.json:

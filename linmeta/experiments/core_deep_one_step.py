@@ -43,6 +43,11 @@ MODELS = {  # name: (number of hidden layers, adapted layers)
 }
 
 
+def _limit_key(name: str) -> str:
+    """The result key of a model's K → ∞ limit values."""
+    return "limit_" + name.replace(" ", "_").replace(",", "").replace("+", "plus")
+
+
 def _family(cfg):
     rng = np.random.default_rng(cfg["seed"])
     d, out = cfg["d"], cfg["out"]
@@ -122,8 +127,7 @@ def run(cfg, ctx):
     tasks = _tasks(cfg, 0)
     for name, (hidden, layers) in MODELS.items():
         params, rule = _model(cfg, hidden), InnerLoop(1, cfg["alpha"], layers)
-        key = name.replace(" ", "_").replace(",", "").replace("+", "plus")
-        res[f"limit_{key}"] = np.array([deep_one_step.expected_meta_loss(params, tasks, K, rule)
+        res[_limit_key(name)] = np.array([deep_one_step.expected_meta_loss(params, tasks, K, rule)
                                         for K in (None, 10**5, 10**6)])
     return res
 
@@ -167,8 +171,7 @@ def checks(res, cfg):
             # at α = 0 nothing is random (no adaptation): an exact identity instead of a statistical test
             out.append(close_rel(name, th, mc, rtol=1e-12) if a == 0 else close_se(name, th, mc, se, k=4))
     for name in MODELS:
-        key = name.replace(" ", "_").replace(",", "").replace("+", "plus")
-        pop, k5, k6 = res[f"limit_{key}"]
+        pop, k5, k6 = res[_limit_key(name)]
         # L(K) = L(∞) + c/K + O(1/K²): the gap shrinks tenfold from K = 10⁵ to 10⁶
         out.append(close_rel(f"{name}: K→∞ gap ratio (L(1e5) − L(∞)) / (L(1e6) − L(∞)) = 10",
                              10.0, float((k5 - pop) / (k6 - pop)), rtol=1e-3))
