@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 import linmeta as lm
-from linmeta.backend import to_backend, to_numpy
+from linmeta._backend import to_backend, to_numpy
 
 CONFIG = dict(d=20, widths=(32, 32), out=1, K=10, Q=20, steps=2, alpha=0.05, tasks=256)
 

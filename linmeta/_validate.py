@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from .backend import to_numpy
+from ._backend import to_numpy
 
 
 def positive_int(name: str, value, *, allow_zero: bool = False) -> int:

@@ -3,7 +3,7 @@
 With ``G = ∂ℓ/∂M`` (``out x d``), ``S_l`` the product of the layers above layer
 ``l`` and ``P_l`` the product below it (``M = S_l W_l P_l``):
 
-* layer gradient (arnold_depth_kfo.md, T1): ``∂ℓ/∂W_l = S_lᵀ G P_lᵀ``;
+* layer gradient: ``∂ℓ/∂W_l = S_lᵀ G P_lᵀ``;
 * Hessian-vector product for a direction ``V = (V_1, ..., V_L)``: with the
   directional derivatives ``dM = Σ_l S_l V_l P_l``, ``dS_l``, ``dP_l`` and
   ``dG = ∇²ℓ(M)[dM]``,
@@ -32,20 +32,7 @@ Everything broadcasts over leading (run, task) axes.
 from __future__ import annotations
 
 from .factored import Factored
-
-
-def mm_eye(a, b):
-    """``a @ b`` where ``None`` is the identity."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a @ b
-
-
-def tmm_eye(a):
-    """Transpose where ``None`` is the identity."""
-    return None if a is None else a.mT
+from .models import tmm_eye
 
 
 def _add(a, b):

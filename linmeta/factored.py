@@ -15,7 +15,7 @@ do not preserve low rank (Meta-SGD's elementwise scaling) return a dense base
 """
 from __future__ import annotations
 
-from .backend import namespace as _namespace
+from ._backend import namespace as _namespace
 
 _NS = {}
 
@@ -94,10 +94,6 @@ class Factored:
             return None
         self._stack()
         return self._R[0]
-
-    @property
-    def C(self):
-        return None if self.Ct is None else self.Ct.mT
 
     @classmethod
     def wrap(cls, x):

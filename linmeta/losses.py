@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate
-from .backend import namespace, to_backend, to_numpy
+from ._backend import namespace, to_backend, to_numpy
 
 
 def _loss_to(loss, backend: str, device=None):

@@ -1,50 +1,49 @@
-"""The meta-objective and its exact gradient, second-order terms included.
+"""The meta-objective: public entry points, input checks, and the one choice of engine.
 
-For parameters θ, a batch of T tasks with support losses ℓˢ_t and query losses
-ℓ^q_t, and an inner rule (k steps, step α, adapted layers, preconditioner U_φ):
-
-    θ_t^{j+1} = θ_t^j − α U_φ(∇_adapted ℓˢ_t(θ_t^j)),     F(θ, φ) = (1/T) Σ_t ℓ^q_t(θ_t^k).
-
-The gradient is computed by reverse mode written out by hand (no autodiff):
-
-    θ̄^k = ∇ℓ^q(θ^k) / T,
-    θ̄^j = θ̄^{j+1} − α H_s(θ^j) Uᵀ(θ̄^{j+1}_adapted)      (dropped when first_order),
-    φ̄  −= α ∂_φ⟨θ̄^{j+1}, U_φ(g^j)⟩,
-
-where ``H_s`` is the layer-space Hessian of the support loss (see
-:mod:`linmeta.chain_rule`).  Everything is batched over the task axis (and the
-optional run axis) and written against the array API, so it runs unchanged on
-torch tensors (CPU or CUDA).
+``meta_loss`` / ``meta_value_and_grad`` score and differentiate the post-adaptation query loss;
+``adapt`` / ``adapted_map`` return the adapted parameters or end-to-end maps.  Each validates its
+inputs once and hands them to an *engine*: the factored inner loop and its reverse pass
+(:mod:`linmeta.inner_loop`, :mod:`linmeta.reverse`), or, for a preconditioner whose own parameters
+update inside the inner loop (``KFO(update_factors=True)`` with two or more steps), the dense
+engine of :mod:`linmeta.updating_kfo`.  :func:`engine_for` is the only place that choice is made.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from types import SimpleNamespace
 
+from . import inner_loop as _inner_loop
 from . import preconditioners as _pc
-from .inner_loop import InnerLoop, run_inner_loop
-from .backend import namespace
+from . import reverse as _reverse
+from . import updating_kfo as _updating_kfo
+from ._backend import namespace
 from .chain_rule import LayerCalculus
-from .factored import sum_tasks
 from .models import end_to_end, validate_params
+from .reverse import MetaGradient
+from .rule import InnerLoop
+
+_FACTORED = SimpleNamespace(name="factored", inner_loop=_inner_loop.run_inner_loop, value_and_grad=_reverse.value_and_grad)
+_UPDATING = SimpleNamespace(name="updating-kfo", inner_loop=_updating_kfo.inner_loop,
+                            value_and_grad=_updating_kfo.value_and_grad)
 
 
-@dataclass(frozen=True)
-class MetaGradient:
-    """Meta-loss and its gradient.
+def engine_for(precond, rule: InnerLoop) -> SimpleNamespace:
+    """The engine that runs ``rule`` with ``precond``: an object with ``inner_loop`` and ``value_and_grad``.
 
-    Attributes
-    ----------
-    value : array (*runs,), mean post-adaptation query loss over the task batch.
-    params : tuple of arrays, the gradient in each layer (shapes of ``params``).
-    phi : tuple (per layer) of tuples of arrays, the gradient in the preconditioner parameters.
+    A preconditioner whose parameters take their own step inside the inner loop
+    (:attr:`~linmeta.preconditioners.Preconditioner.updates_in_inner_loop`) needs the dense engine once
+    there are two or more steps (with one step nothing updates, and the factored engine is exact).
     """
+    if precond.updates_in_inner_loop and rule.steps >= 2:
+        return _UPDATING
+    return _FACTORED
 
-    value: object
-    params: tuple
-    phi: tuple
 
+def check_inputs(params, support, query, rule, precond, phi):
+    """Validate the arguments of the public entry points; return ``(params, precond, phi)`` resolved.
 
-def _check_inputs(params, support, query, rule, precond, phi):
+    ``support`` or ``query`` may be None (not used by the caller).  ``precond`` may be a name, an
+    object or None (MAML); ``phi`` None means its identity initialisation.
+    """
     params = validate_params(params)
     if not isinstance(rule, InnerLoop):
         raise ValueError(f"rule must be a linmeta.InnerLoop, got {type(rule).__name__}")
@@ -73,19 +72,32 @@ def _check_inputs(params, support, query, rule, precond, phi):
     return params, precond, phi
 
 
-def adapt(params, support, rule: InnerLoop, precond=None, phi=None) -> tuple:
-    """Adapted parameters for every task: adapted layers get shape ``(*runs, T, n_l, n_{l-1})``.
+def adapted_layers_unchecked(params, support, rule, precond, phi) -> list:
+    """The adapted layers (inputs trusted): a list of :class:`~linmeta.factored.Factored` (*runs, T or 1, n_l, n_{l-1})."""
+    return engine_for(precond, rule).inner_loop(params, support, rule, precond, phi)
 
-    Frozen layers are returned with a broadcastable task axis of size 1.
+
+def value_and_grad_unchecked(params, support, query, rule, precond, phi) -> MetaGradient:
+    """:func:`meta_value_and_grad` without input validation (for hot loops such as the trainer)."""
+    return engine_for(precond, rule).value_and_grad(params, support, query, rule, precond, phi)
+
+
+def adapt(params, support, rule: InnerLoop, precond=None, phi=None) -> tuple:
+    """Adapted parameters for every task.
+
+    Returns
+    -------
+    tuple of arrays: adapted layers (*runs, T, n_l, n_{l-1}); frozen layers keep a broadcastable task
+    axis of size 1, (*runs, 1, n_l, n_{l-1}).
     """
-    params, precond, phi = _check_inputs(params, support, None, rule, precond, phi)
-    return tuple(f.dense() for f in run_inner_loop(params, support, rule, precond, phi))
+    params, precond, phi = check_inputs(params, support, None, rule, precond, phi)
+    return tuple(f.dense() for f in adapted_layers_unchecked(params, support, rule, precond, phi))
 
 
 def adapted_map(params, support, rule: InnerLoop, precond=None, phi=None):
     """End-to-end map after adaptation, shape ``(*runs, T, out, d)``."""
-    params, precond, phi = _check_inputs(params, support, None, rule, precond, phi)
-    return LayerCalculus(run_inner_loop(params, support, rule, precond, phi)).M
+    params, precond, phi = check_inputs(params, support, None, rule, precond, phi)
+    return LayerCalculus(adapted_layers_unchecked(params, support, rule, precond, phi)).M
 
 
 def meta_loss(params, support, query, rule: InnerLoop, precond=None, phi=None):
@@ -96,12 +108,12 @@ def meta_loss(params, support, query, rule: InnerLoop, precond=None, phi=None):
     params : tuple of arrays (*runs, n_l, n_{l-1}).
     support : loss object with a task axis, the inner-loop loss.
     query : loss object with the same task axis, scored after adaptation.
-    rule : :class:`InnerLoop`.
+    rule : :class:`~linmeta.rule.InnerLoop`.
     precond : preconditioner name or object (``None`` = plain MAML).
     phi : its parameters (``None`` = its identity initialisation).
     """
-    params, precond, phi = _check_inputs(params, support, query, rule, precond, phi)
-    theta = run_inner_loop(params, support, rule, precond, phi)
+    params, precond, phi = check_inputs(params, support, query, rule, precond, phi)
+    theta = adapted_layers_unchecked(params, support, rule, precond, phi)
     xp = namespace(params[0])
     return xp.mean(query.value(LayerCalculus(theta).M), axis=-1)
 
@@ -116,49 +128,13 @@ def pre_adaptation_loss(params, query):
 def meta_value_and_grad(params, support, query, rule: InnerLoop, precond=None, phi=None) -> MetaGradient:
     """Meta-loss and its exact gradient in every layer and preconditioner parameter.
 
-    See :func:`meta_loss` for the arguments.  The gradient includes every
-    second-order term through all inner steps unless ``rule.first_order``.
+    See :func:`meta_loss` for the arguments.  The gradient includes every second-order term
+    through all inner steps unless ``rule.first_order``.
+
+    Returns
+    -------
+    :class:`~linmeta.reverse.MetaGradient`: ``value`` (*runs,), ``params`` shaped like ``params``,
+    ``phi`` shaped like ``phi``.
     """
-    params, precond, phi = _check_inputs(params, support, query, rule, precond, phi)
+    params, precond, phi = check_inputs(params, support, query, rule, precond, phi)
     return value_and_grad_unchecked(params, support, query, rule, precond, phi)
-
-
-def query_value_and_adjoint(theta, query) -> tuple:
-    """The meta-loss of adapted layers ``theta`` and where the reverse pass starts.
-
-    Returns ``(value, bar)``: the mean query loss over the tasks, shape (*runs,), and its gradient in every
-    adapted layer, per task, as :class:`~linmeta.factored.Factored` (*runs, T, n_l, n_{l-1}).
-    """
-    final = LayerCalculus(theta)
-    per_task = query.value(final.M)
-    value = namespace(per_task).mean(per_task, axis=-1)
-    return value, final.layer_grads_factored(query.grad(final.M) / per_task.shape[-1])
-
-
-def value_and_grad_unchecked(params, support, query, rule, precond, phi) -> MetaGradient:
-    """:func:`meta_value_and_grad` without input validation (for hot loops)."""
-    if getattr(precond, "adapt", False) and rule.steps >= 2:
-        from . import adaptive_kfo  # KFO factors adapting in the inner loop: its own reverse pass
-
-        return adaptive_kfo.value_and_grad(params, support, query, rule, precond, phi)
-    xp = namespace(params[0])
-    adapted = rule.adapted_layers(len(params))
-    theta, trace = run_inner_loop(params, support, rule, precond, phi, keep_trace=True)
-    value, bar = query_value_and_adjoint(theta, query)
-
-    phi_bar = [tuple(xp.zeros_like(p) for p in phi_l) for phi_l in phi]
-    for j in range(rule.steps - 1, -1, -1):
-        calc, G, g = trace.calculus[j], trace.G[j], trace.g[j]
-        for l in adapted:
-            contrib = precond.param_vjp(phi[l], g[l], bar[l])
-            phi_bar[l] = tuple(acc - rule.alpha * c for acc, c in zip(phi_bar[l], contrib))
-        if rule.first_order:
-            continue
-        V = [None] * len(params)
-        for l in adapted:
-            V[l] = precond.adjoint(phi[l], bar[l])
-        Hv = calc.hvp_factored(support, G, V)
-        bar = [b if h is None else b.plus(h.scaled(-rule.alpha)) for b, h in zip(bar, Hv)]
-
-    grads = tuple(sum_tasks(b) for b in bar)
-    return MetaGradient(value=value, params=grads, phi=tuple(phi_bar))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate
-from .backend import to_numpy
-from .tasks import as_generator
+from ._backend import to_numpy
+from ._random import as_generator
 
 INIT_SCHEMES = ("gaussian", "orthogonal", "balanced", "zero_head")
 
@@ -20,10 +20,6 @@ INIT_SCHEMES = ("gaussian", "orthogonal", "balanced", "zero_head")
 def layer_sizes(params) -> tuple:
     """``(d, n_1, ..., n_L)`` of a model."""
     return (int(params[0].shape[-1]),) + tuple(int(W.shape[-2]) for W in params)
-
-
-def run_shape(params) -> tuple:
-    return tuple(params[0].shape[:-2])
 
 
 def validate_params(params, name: str = "params") -> tuple:
@@ -55,6 +51,20 @@ def end_to_end(params):
     for W in params[1:]:
         M = W @ M
     return M
+
+
+def mm_eye(a, b):
+    """``a @ b`` where ``None`` stands for the identity (the convention of the partial products below)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a @ b
+
+
+def tmm_eye(a):
+    """Transpose, where ``None`` (the identity) stays ``None``."""
+    return None if a is None else a.mT
 
 
 def prefix_products(params) -> list:

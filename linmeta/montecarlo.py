@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate
-from .inner_loop import InnerLoop
+from ._random import as_generator
 from .meta import adapted_map
-from .tasks import TaskBatch, as_generator
+from .rule import InnerLoop
+from .tasks import TaskBatch
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate
-from .tasks import as_generator
+from ._random import as_generator
 
 ACTIVATIONS = ("relu", "tanh")
 LAYER_SETS = ("all", "last")

@@ -14,16 +14,28 @@ and provides three maps used by the exact meta-gradient:
 kind (Meta-SGD, which does not preserve low rank, returns a dense-based Factored).
 A layer that does not adapt has ``phi_l = ()``.
 
-Transforms, all equal to plain MAML (``U = identity``) at their initialisation:
+Every transform implements the :class:`Preconditioner` protocol (a base class) and is registered
+under its :attr:`~Preconditioner.name`; ``get(p.name)`` returns an equal object for every registered
+configuration, so names round-trip.  Transforms, all equal to plain MAML (``U = identity``) at their
+initialisation:
 
-* :class:`Identity` – MAML.
-* :class:`MetaSGD` – per-parameter step sizes ``U = λ ⊙ g`` (Li et al. 2017), ``λ = 1`` at init,
+* :class:`Identity` – MAML (name ``maml``).
+* :class:`MetaSGD` – (``meta-sgd``) per-parameter step sizes ``U = λ ⊙ g`` (Li et al. 2017), ``λ = 1`` at init,
   so the effective step is ``α λ``.
-* :class:`KFO` – Kronecker-factored ``U = L̃ g R̃`` with ``L̃ = LᵀL``, ``R̃ = RᵀR`` if ``psd``
+* :class:`KFO` – (``kfo``, ``kfo-nonpsd``) Kronecker-factored ``U = L̃ g R̃`` with ``L̃ = LᵀL``, ``R̃ = RᵀR`` if ``psd``
   else ``L̃ = L``, ``R̃ = R`` (Arnold et al.; learn2learn ``KroneckerLinear``), identity init.
   In column-major vec form ``vec U = (R̃ᵀ ⊗ L̃) vec g``.
-* :class:`MetaCurvature` – ``U = M_out g M_in`` with unconstrained factors (Park & Oliva 2019),
+* :class:`MetaCurvature` – (``meta-curvature``) ``U = M_out g M_in`` with unconstrained factors (Park & Oliva 2019),
   i.e. the non-PSD KFO for fully connected layers.
+
+``KFO(update_factors=True)`` (names ending in ``-updating``) lets the factors take their own
+gradient step inside the inner loop, as in the reference KFO code; :mod:`linmeta.updating_kfo`
+runs it.
+
+Adding a meta-optimizer: subclass :class:`Preconditioner` (``init``, ``apply``, ``adjoint``,
+``param_vjp``, ``name``) and call :func:`register`; the registry contract test
+(``tests/test_preconditioners.py``) then checks its gradient, its reduction to MAML and its torch
+agreement with no further edits.
 """
 from __future__ import annotations
 
@@ -47,11 +59,48 @@ def _like(template, dense):
     return Factored(base=dense) if isinstance(template, Factored) else dense
 
 
+class Preconditioner:
+    """The protocol of an inner-loop gradient transform ``U(g; φ)`` (see the module docstring).
+
+    Subclasses are frozen dataclasses; they implement :meth:`init`, :meth:`apply`, :meth:`adjoint`
+    and :meth:`param_vjp`, and give a :attr:`name` under which :func:`register` files them.
+    """
+
+    #: whether the transform's own parameters take a step inside the inner loop (dense engine)
+    updates_in_inner_loop = False
+
+    @property
+    def name(self) -> str:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError
+
+    def init(self, params, adapted) -> tuple:
+        """Identity parameters: a tuple per layer (``()`` for layers not in ``adapted``), arrays (*runs, ...)."""
+        raise NotImplementedError
+
+    def apply(self, phi_l, g):
+        """``U(g; φ_l)`` for layer gradients ``g`` (*runs, T, n, m), dense or Factored."""
+        raise NotImplementedError
+
+    def adjoint(self, phi_l, v):
+        """``Uᵀ(v; φ_l)``, the adjoint of :meth:`apply` in ``g``."""
+        raise NotImplementedError
+
+    def param_vjp(self, phi_l, g, v) -> tuple:
+        """Gradient of ``Σ_t ⟨v_t, U(g_t; φ_l)⟩`` in ``φ_l``: a tuple shaped like ``phi_l``."""
+        raise NotImplementedError
+
+    def effective_factors(self, phi_l):
+        """For Kronecker-factored transforms, ``(L̃, R̃)`` with ``U(g) = L̃ g R̃``; None otherwise."""
+        return None
+
+
 @dataclass(frozen=True)
-class Identity:
+class Identity(Preconditioner):
     """Plain gradient descent in the inner loop (MAML)."""
 
-    name = "maml"
+    @property
+    def name(self) -> str:
+        return "maml"
 
     def init(self, params, adapted) -> tuple:
         return tuple(() for _ in params)
@@ -65,22 +114,22 @@ class Identity:
     def param_vjp(self, phi_l, g, v) -> tuple:
         return ()
 
-    def effective_factors(self, phi_l):
-        return None
-
 
 @dataclass(frozen=True)
-class MetaSGD(Identity):
-    """Per-parameter step sizes: ``U = λ ⊙ g``, ``λ`` of the layer's shape, initialised to ``init``.
+class MetaSGD(Preconditioner):
+    """Per-parameter step sizes: ``U = λ ⊙ g``, ``λ`` of the layer's shape, initialised to ``init_value``.
 
-    The inner step is ``α λ ⊙ g``.  With ``init = 1`` it equals MAML at initialisation.  Li et al. and
-    learn2learn instead use ``α = 1`` and ``λ`` initialised to the step size (``init = α``); that is the
-    same rule, but an outer optimizer such as Adam then moves the effective step ``αλ`` by about
+    The inner step is ``α λ ⊙ g``.  With ``init_value = 1`` it equals MAML at initialisation.  Li et al.
+    and learn2learn instead use ``α = 1`` and ``λ`` initialised to the step size (``init_value = α``); that
+    is the same rule, but an outer optimizer such as Adam then moves the effective step ``αλ`` by about
     ``lr`` per iteration instead of ``α·lr`` — much faster when ``α`` is small.
     """
 
     init_value: float = 1.0
-    name = "meta-sgd"
+
+    @property
+    def name(self) -> str:
+        return "meta-sgd"
 
     def init(self, params, adapted) -> tuple:
         return tuple((np.full(W.shape, float(self.init_value)),) if l in adapted else ()
@@ -97,19 +146,23 @@ class MetaSGD(Identity):
 
 
 @dataclass(frozen=True)
-class KFO(Identity):
+class KFO(Preconditioner):
     """Kronecker-factored meta-optimizer ``U = L̃ g R̃`` (identity init; PSD factors if ``psd``).
 
-    ``adapt=True``: the factors themselves take a gradient step on the support loss at every inner
-    step after the first, as in the reference implementation (:mod:`linmeta.adaptive_kfo`).
+    ``update_factors=True``: the factors themselves take a gradient step on the support loss at every
+    inner step after the first, as in the reference implementation (:mod:`linmeta.updating_kfo`).
     """
 
     psd: bool = True
-    adapt: bool = False
+    update_factors: bool = False
 
     @property
-    def name(self):
-        return ("kfo" if self.psd else "kfo-nonpsd") + ("-adaptive" if self.adapt else "")
+    def updates_in_inner_loop(self) -> bool:
+        return self.update_factors
+
+    @property
+    def name(self) -> str:
+        return ("kfo" if self.psd else "kfo-nonpsd") + ("-updating" if self.update_factors else "")
 
     def init(self, params, adapted) -> tuple:
         out = []
@@ -160,19 +213,40 @@ class MetaCurvature(KFO):
     psd: bool = False
 
     @property
-    def name(self):
-        return "meta-curvature" + ("-adaptive" if self.adapt else "")
+    def name(self) -> str:
+        return "meta-curvature" + ("-updating" if self.update_factors else "")
 
 
-PRECONDITIONERS = {"maml": Identity, "meta-sgd": MetaSGD, "kfo": KFO, "meta-curvature": MetaCurvature}
+_REGISTRY: dict = {}
 
 
-def get(name_or_obj) -> Identity:
-    """A preconditioner from its name (``maml``, ``meta-sgd``, ``kfo``, ``meta-curvature``) or itself."""
+def register(preconditioner: Preconditioner) -> Preconditioner:
+    """File a preconditioner configuration under its name (``get(p.name) == p`` from then on)."""
+    if not isinstance(preconditioner, Preconditioner):
+        raise TypeError(f"register takes a Preconditioner instance, got {type(preconditioner).__name__}")
+    name = preconditioner.name
+    if name in _REGISTRY and _REGISTRY[name] != preconditioner:
+        raise ValueError(f"a different preconditioner is already registered as {name!r}")
+    _REGISTRY[name] = preconditioner
+    return preconditioner
+
+
+for _p in (Identity(), MetaSGD(), KFO(), KFO(psd=False), KFO(update_factors=True),
+           KFO(psd=False, update_factors=True), MetaCurvature(), MetaCurvature(update_factors=True)):
+    register(_p)
+
+
+def names() -> list:
+    """Every registered preconditioner name, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name_or_obj) -> Preconditioner:
+    """A preconditioner from its registered name (see :func:`names`), itself, or None (MAML)."""
     if name_or_obj is None:
         return Identity()
-    if isinstance(name_or_obj, Identity):
+    if isinstance(name_or_obj, Preconditioner):
         return name_or_obj
-    if name_or_obj not in PRECONDITIONERS:
-        raise ValueError(f"preconditioner must be one of {sorted(PRECONDITIONERS)}, got {name_or_obj!r}")
-    return PRECONDITIONERS[name_or_obj]()
+    if not isinstance(name_or_obj, str) or name_or_obj not in _REGISTRY:
+        raise ValueError(f"precond must be a Preconditioner or one of {names()}, got {name_or_obj!r}")
+    return _REGISTRY[name_or_obj]

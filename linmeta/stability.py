@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import preconditioners as _pc
-from .inner_loop import InnerLoop
-from .backend import namespace, to_numpy
+from ._backend import namespace, to_numpy
 from .chain_rule import LayerCalculus
+from .rule import InnerLoop
 
 
 def curvature_max(params, support, rule: InnerLoop, precond=None, phi=None, *, iters: int = 60, seed: int = 0):

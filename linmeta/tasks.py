@@ -15,16 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate
+from ._random import as_generator
 from .losses import LogisticLoss, QuadraticLoss, sample_moments
-
-
-def as_generator(rng) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from a Generator, an int seed or a SeedSequence."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        raise ValueError("rng must be a numpy.random.Generator or an int seed; linmeta never uses global random state")
-    return np.random.default_rng(rng)
 
 
 def _shared_matrix(cov: np.ndarray):

@@ -18,12 +18,12 @@ import numpy as np
 
 from . import _validate
 from . import preconditioners as _pc
-from .inner_loop import InnerLoop
-from .meta import _check_inputs, pre_adaptation_loss, value_and_grad_unchecked
+from ._random import as_generator
+from .meta import check_inputs, pre_adaptation_loss, value_and_grad_unchecked
 from .models import validate_params
 from .progress import Progress
+from .rule import InnerLoop
 from .stability import inner_step_bound
-from .tasks import as_generator
 
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
 
@@ -202,7 +202,7 @@ def meta_train(
         eval_Q = Q
     test_tasks = family.sample_tasks(eval_tasks, eval_rng)
     test_batch = _batch_from(family, test_tasks, rule, eval_K if eval_K is not None else K, eval_Q, eval_rng)
-    _check_inputs(params, test_batch.support, test_batch.query, rule, precond, phi)
+    check_inputs(params, test_batch.support, test_batch.query, rule, precond, phi)
 
     fixed = None
     if fixed_tasks is not None:

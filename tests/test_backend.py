@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta.backend import to_backend, to_numpy
+from linmeta._backend import to_backend, to_numpy
 from linmeta.meta import meta_value_and_grad
 
 from .helpers import rel_err
@@ -64,7 +64,7 @@ def torch_unrolled_meta_grad(params, batch, rule, precond=None, phi=None):
             return Lt @ g @ Rt
         return factors[0] * g  # Meta-SGD
 
-    adapt_factors = isinstance(precond, lm.KFO) and precond.adapt
+    adapt_factors = isinstance(precond, lm.KFO) and precond.update_factors
     total = 0.0
     for t in range(T):
         theta = list(W)
@@ -188,10 +188,10 @@ def test_squared_loss_data_form_matches_torch_autograd():
 @pytest.mark.parametrize("psd", [True, False])
 @pytest.mark.parametrize("first_order", [False, True])
 @pytest.mark.parametrize("layers", ["all", "last"])
-def test_adaptive_kfo_matches_torch_autograd(psd, first_order, layers):
+def test_updating_kfo_matches_torch_autograd(psd, first_order, layers):
     """KFO factors adapting in the inner loop (Sha-Lab/kfo): same value and gradients as autograd."""
     params, batch = _problem(31 + 2 * psd + first_order, depth=2)
-    precond = lm.KFO(psd=psd, adapt=True)
+    precond = lm.KFO(psd=psd, update_factors=True)
     rule = lm.InnerLoop(3, 0.1, layers, first_order=first_order)
     rng = np.random.default_rng(5)
     phi = tuple(tuple(p + 0.1 * rng.standard_normal(p.shape) for p in pl)

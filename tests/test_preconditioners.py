@@ -181,5 +181,5 @@ def test_get_by_name_and_errors():
     assert isinstance(pc.get("meta-curvature"), pc.MetaCurvature)
     t = pc.KFO(psd=False)
     assert pc.get(t) is t
-    with pytest.raises(ValueError, match="preconditioner must be one of"):
+    with pytest.raises(ValueError, match="precond must be a Preconditioner or one of"):
         pc.get("adam")

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import GaussianRegression, InnerLoop, init_deep_linear
 from ..meta import adapted_map
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import shallow
 from ..train import meta_train
 from . import plotting

@@ -31,7 +31,7 @@ import numpy as np
 from matplotlib.ticker import LogLocator, NullFormatter, NullLocator, ScalarFormatter
 
 from .. import GaussianRegression, InnerLoop, adapted_map, end_to_end, init_deep_linear, sample_moments
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import metaopt, precondition
 from ..train import meta_train
 from . import plotting

@@ -38,7 +38,7 @@ import numpy as np
 from .. import BinaryClassification, InnerLoop, end_to_end, init_deep_linear
 from ..meta import adapted_map
 from ..preconditioners import KFO, Identity
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import metaopt
 from . import plotting
 from .arnold_depth import segment_bounds, train_with_checkpoints

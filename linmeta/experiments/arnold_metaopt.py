@@ -35,7 +35,7 @@ import numpy as np
 from .. import GaussianRegression, InnerLoop, adapt, end_to_end, init_deep_linear, meta_value_and_grad, sample_moments
 from ..meta import adapted_map
 from ..preconditioners import KFO, Identity, MetaCurvature, MetaSGD
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import metaopt, precondition
 from . import plotting
 from .arnold_depth import common_test_set, segment_bounds, test_losses, train_with_checkpoints

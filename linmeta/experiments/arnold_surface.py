@@ -29,7 +29,7 @@ from numpy.polynomial.hermite_e import hermegauss
 
 from .. import GaussianRegression, InnerLoop, TaskBatch, meta_value_and_grad
 from ..meta import adapt, adapted_map
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import depth
 from . import plotting
 from .base import Experiment, Param, close_se, holds, mean_and_se, small

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import InnerLoop, meta_value_and_grad
 from ..meta import adapted_map
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import landscape as L
 from . import plotting
 from .base import Experiment, Param, above, below, close_se, holds, small

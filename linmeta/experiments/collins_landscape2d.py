@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import GaussianRegression, InnerLoop, TaskMixture
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import landscape as L
 from . import plotting
 from .base import Experiment, Param, above, close_se, small

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import GaussianRegression, InnerLoop, meta_value_and_grad
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import landscape as L
 from ..train import meta_train
 from . import plotting

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nonlinear as nl
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import landscape as L
 from . import plotting
 from .base import Experiment, Param, above, as_finding, close_se

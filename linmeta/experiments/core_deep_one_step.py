@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import GaussianRegression, InnerLoop, init_deep_linear
 from ..montecarlo import post_adaptation_samples
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import deep_one_step
 from . import plotting
 from .base import Experiment, Param, close_rel, close_se

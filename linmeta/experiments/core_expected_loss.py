@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import GaussianRegression, InnerLoop, init_deep_linear, meta_value_and_grad
 from ..montecarlo import post_adaptation_samples
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import shallow
 from . import plotting
 from .base import Experiment, Param, close_se, small

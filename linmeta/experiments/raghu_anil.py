@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import GaussianRegression, InnerLoop, adapted_map, end_to_end, init_deep_linear
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import anil
 from ..train import meta_train
 from . import plotting

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import InnerLoop, init_deep_linear
 from ..meta import meta_value_and_grad
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import anil
 from . import plotting
 from .base import Experiment, Param, above, as_finding, close_se

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import InnerLoop, adapted_map
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory import anil
 from . import plotting
 from .base import Check, Experiment, Param, close_se, small

@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import InnerLoop, QuadraticLoss
 from ..meta import meta_value_and_grad
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory.similarity import subspace_distance
 from . import plotting
 from .base import Experiment, Param, as_finding, below, close_rel, holds, mean_and_se

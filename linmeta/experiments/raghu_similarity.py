@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import InnerLoop, adapt
 from ..representations import layer_maps, linear_cka_samples, mean_cca_samples
-from ..tasks import as_generator
+from .. import as_generator
 from ..theory.similarity import linear_cka, mean_cca
 from . import plotting
 from .base import Experiment, Param, above, as_finding, below, close_se, mean_and_se, small

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validate
-from ..inner_loop import InnerLoop
+from ..rule import InnerLoop
 from ..meta import adapted_map
 from ..models import end_to_end, validate_params
 from ..tasks import GaussianRegression, TaskBatch, mixture_components

@@ -30,7 +30,7 @@ from itertools import combinations, product
 
 import numpy as np
 
-from ..inner_loop import InnerLoop
+from ..rule import InnerLoop
 from ..models import end_to_end, prefix_products, suffix_products, validate_params
 from ..tasks import TaskBatch
 from .wick import Const, ET, X, XT, expected_trace, transpose_word

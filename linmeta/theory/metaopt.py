@@ -56,9 +56,10 @@ from itertools import combinations
 import numpy as np
 
 from .. import _validate
-from ..chain_rule import mm_eye, tmm_eye
+from ..models import mm_eye, tmm_eye
 from ..models import prefix_products, suffix_products, validate_params
-from ..tasks import GaussianRegression, as_generator
+from .._random import as_generator
+from ..tasks import GaussianRegression
 
 
 # ----------------------------------------------------------------------------------------------

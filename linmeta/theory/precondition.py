@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..chain_rule import mm_eye, tmm_eye
+from ..models import mm_eye, tmm_eye
 from ..models import prefix_products, suffix_products, validate_params
 
 

@@ -1,4 +1,4 @@
-"""KFO factors that adapt in the inner loop (linmeta.adaptive_kfo): exact forward rule and meta-gradient."""
+"""KFO factors that update in the inner loop (linmeta.updating_kfo): exact forward rule and meta-gradient."""
 import numpy as np
 import pytest
 
@@ -27,7 +27,7 @@ def _perturbed_phi(rng, precond, params, rule, scale=0.1):
 @pytest.mark.parametrize("k", [2, 3])
 def test_meta_gradient_matches_complex_step(psd, widths, layers, k):
     rng, params, batch = _problem(k * 7 + len(widths), widths)
-    precond = lm.KFO(psd=psd, adapt=True)
+    precond = lm.KFO(psd=psd, update_factors=True)
     rule = lm.InnerLoop(k, 0.15, layers)
     phi = _perturbed_phi(rng, precond, params, rule)
     mg = meta_value_and_grad(params, batch.support, batch.query, rule, precond, phi)
@@ -53,7 +53,7 @@ def test_factor_step_is_a_gradient_step_on_the_support_loss():
     ℓ(θ_{j−1} − α U_φ(g_{j−1})) in φ, one task at a time, not by the module's closed-form V."""
     rng, params, batch = _problem(3, (3,), T=2)
     alpha, psd = 0.1, True
-    precond = lm.KFO(psd=psd, adapt=True)
+    precond = lm.KFO(psd=psd, update_factors=True)
     rule = lm.InnerLoop(3, alpha, "all")
     phi = _perturbed_phi(rng, precond, params, rule)
     adapted = adapt(params, batch.support, rule, precond, phi)
@@ -100,7 +100,7 @@ def test_one_inner_step_is_plain_kfo():
     rule = lm.InnerLoop(1, 0.2, "all")
     for psd in (True, False):
         phi = _perturbed_phi(rng, lm.KFO(psd=psd), params, rule)
-        a = meta_value_and_grad(params, batch.support, batch.query, rule, lm.KFO(psd=psd, adapt=True), phi)
+        a = meta_value_and_grad(params, batch.support, batch.query, rule, lm.KFO(psd=psd, update_factors=True), phi)
         b = meta_value_and_grad(params, batch.support, batch.query, rule, lm.KFO(psd=psd), phi)
         assert a.value == b.value
         assert all(np.array_equal(x, y) for x, y in zip(a.params, b.params))
@@ -111,16 +111,16 @@ def test_adapting_the_factors_changes_the_rule_and_first_order_drops_terms():
     rule = lm.InnerLoop(2, 0.2, "all")
     phi = _perturbed_phi(rng, lm.KFO(), params, rule)
     fixed = meta_value_and_grad(params, batch.support, batch.query, rule, lm.KFO(), phi)
-    moving = meta_value_and_grad(params, batch.support, batch.query, rule, lm.KFO(adapt=True), phi)
+    moving = meta_value_and_grad(params, batch.support, batch.query, rule, lm.KFO(update_factors=True), phi)
     assert abs(moving.value - fixed.value) > 1e-6 * abs(fixed.value)
     fo = meta_value_and_grad(params, batch.support, batch.query, lm.InnerLoop(2, 0.2, "all", first_order=True),
-                             lm.KFO(adapt=True), phi)
+                             lm.KFO(update_factors=True), phi)
     assert fo.value == moving.value  # the loss is the same, only the gradient drops terms
     assert rel_err(fo.params[0], moving.params[0]) > 1e-3
     assert rel_err(fo.phi[0][0], moving.phi[0][0]) > 1e-3
 
 
 def test_names():
-    assert lm.KFO(adapt=True).name == "kfo-adaptive"
-    assert lm.MetaCurvature(adapt=True).name == "meta-curvature-adaptive"
+    assert lm.KFO(update_factors=True).name == "kfo-updating"
+    assert lm.MetaCurvature(update_factors=True).name == "meta-curvature-updating"
     assert lm.KFO().name == "kfo"

@@ -1,8 +1,8 @@
-r"""KFO whose factors adapt in the inner loop, as in the reference KFO implementation (Sha-Lab/kfo).
+r"""KFO whose factors update inside the inner loop (``KFO(update_factors=True)``), as in the reference KFO
+implementation (Sha-Lab/kfo).
 
 At every inner step after the first, the Kronecker factors ``φ = (L, R)`` of each adapted layer take
-one gradient step on the support loss *before* the layer update (arnold_depth_kfo.md, "Training loop in
-Sha-Lab/kfo"):
+one gradient step on the support loss *before* the layer update (the training loop of Sha-Lab/kfo):
 
     for j in range(k):
         g_j = ∇_θ ℓ(θ_j)
@@ -28,9 +28,10 @@ make every task's layers full rank).  Going backwards through step ``j``:
 """
 from __future__ import annotations
 
-from .backend import namespace
+from ._backend import namespace
 from .chain_rule import LayerCalculus
 from .factored import Factored
+from .reverse import MetaGradient, query_value_and_adjoint
 
 
 def _eff(psd, X):
@@ -113,14 +114,14 @@ def _task(x):
 
 
 def inner_loop(params, support, rule, precond, phi, *, keep_trace: bool = False):
-    """Adapt ``params`` to every task of ``support`` with adapting KFO factors.
+    """Adapt ``params`` to every task of ``support``, the KFO factors updating too.
 
     Parameters
     ----------
     params : tuple of arrays (*runs, n_l, n_{l-1}).
     support : loss object with a task axis of size T.
-    rule : :class:`~linmeta.inner_loop.InnerLoop`.
-    precond : :class:`~linmeta.preconditioners.KFO` with ``adapt=True``.
+    rule : :class:`~linmeta.rule.InnerLoop`.
+    precond : :class:`~linmeta.preconditioners.KFO` with ``update_factors=True``.
     phi : per layer ``(L, R)`` of shapes (*runs, n_l, n_l), (*runs, n_{l-1}, n_{l-1}); ``()`` if frozen.
 
     Returns
@@ -154,11 +155,9 @@ def value_and_grad(params, support, query, rule, precond, phi):
     """Meta-loss and its exact gradient in the layers and the initial factors (see the module docstring).
 
     Arguments as in :func:`inner_loop`, plus ``query`` (the scored loss, same task axis).  Returns a
-    :class:`~linmeta.meta.MetaGradient`: ``value`` (*runs,), ``params`` shaped like ``params`` and ``phi``
+    :class:`~linmeta.reverse.MetaGradient`: ``value`` (*runs,), ``params`` shaped like ``params`` and ``phi``
     shaped like ``phi``.
     """
-    from .meta import MetaGradient, query_value_and_adjoint
-
     psd, alpha = precond.psd, rule.alpha
     adapted = rule.adapted_layers(len(params))
     theta, trace = inner_loop(params, support, rule, precond, phi, keep_trace=True)

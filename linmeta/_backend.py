@@ -26,14 +26,6 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def like(x, reference):
-    """Return ``x`` (numpy or scalar) as an array of the same backend, dtype and device as ``reference``."""
-    if reference is None or not is_torch(reference):
-        return np.asarray(x, dtype=getattr(reference, "dtype", None))
-    import torch
-
-    return torch.as_tensor(np.asarray(x), dtype=reference.dtype, device=reference.device)
-
 
 def to_backend(tree, backend: str = "numpy", device: str | None = None, dtype=None):
     """Convert every array in a nested tuple/list/dataclass-free tree to ``backend``.

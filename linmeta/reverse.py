@@ -1,0 +1,101 @@
+"""The exact meta-gradient through the factored inner loop, by reverse mode written out by hand.
+
+For parameters θ, a batch of T tasks with support losses ℓˢ_t and query losses ℓ^q_t, and an
+inner rule (k steps, step α, adapted layers, preconditioner U_φ):
+
+    θ_t^{j+1} = θ_t^j − α U_φ(∇_adapted ℓˢ_t(θ_t^j)),     F(θ, φ) = (1/T) Σ_t ℓ^q_t(θ_t^k).
+
+Going backwards (no autodiff):
+
+    θ̄^k = ∇ℓ^q(θ^k) / T,
+    θ̄^j = θ̄^{j+1} − α H_s(θ^j) Uᵀ(θ̄^{j+1}_adapted)      (dropped when first_order),
+    φ̄  −= α ∂_φ⟨θ̄^{j+1}, U_φ(g^j)⟩,
+
+where ``H_s`` is the layer-space Hessian of the support loss (:mod:`linmeta.chain_rule`,
+``derivations/layer_calculus.py``).  Everything is batched over the task axis (and the optional
+run axis) and written against the array API, so it runs unchanged on torch tensors.
+
+This module owns the result type :class:`MetaGradient` and the start of every reverse pass,
+:func:`query_value_and_adjoint`; :mod:`linmeta.updating_kfo` reuses both.  Which reverse pass a
+call takes is decided in one place, :func:`linmeta.meta.engine_for`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._backend import namespace
+from .chain_rule import LayerCalculus
+from .factored import sum_tasks
+from .inner_loop import run_inner_loop
+
+
+@dataclass(frozen=True)
+class MetaGradient:
+    """Meta-loss and its gradient.
+
+    Attributes
+    ----------
+    value : array (*runs,), mean post-adaptation query loss over the task batch.
+    params : tuple of arrays, the gradient in each layer (shapes of ``params``).
+    phi : tuple (per layer) of tuples of arrays, the gradient in the preconditioner parameters.
+    """
+
+    value: object
+    params: tuple
+    phi: tuple
+
+
+def query_value_and_adjoint(theta, query) -> tuple:
+    """The meta-loss of adapted layers ``theta`` and where the reverse pass starts.
+
+    Parameters
+    ----------
+    theta : list of adapted layers (arrays or :class:`~linmeta.factored.Factored`), (*runs, T, n_l, n_{l-1}).
+    query : loss object with the same task axis.
+
+    Returns
+    -------
+    ``(value, bar)``: the mean query loss over the tasks, shape (*runs,), and its gradient in every
+    adapted layer, per task, as :class:`~linmeta.factored.Factored` (*runs, T, n_l, n_{l-1}).
+    """
+    final = LayerCalculus(theta)
+    per_task = query.value(final.M)
+    value = namespace(per_task).mean(per_task, axis=-1)
+    return value, final.layer_grads_factored(query.grad(final.M) / per_task.shape[-1])
+
+
+def value_and_grad(params, support, query, rule, precond, phi) -> MetaGradient:
+    """Meta-loss and its exact gradient through :func:`~linmeta.inner_loop.run_inner_loop` (inputs trusted).
+
+    Parameters
+    ----------
+    params : tuple of arrays (*runs, n_l, n_{l-1}).
+    support, query : loss objects with a task axis of size T (run axis () or ``runs``).
+    rule : :class:`~linmeta.rule.InnerLoop`.
+    precond : :class:`~linmeta.preconditioners.Preconditioner`; ``phi`` its parameters, one tuple per layer.
+
+    Returns
+    -------
+    :class:`MetaGradient`
+    """
+    xp = namespace(params[0])
+    adapted = rule.adapted_layers(len(params))
+    theta, trace = run_inner_loop(params, support, rule, precond, phi, keep_trace=True)
+    value, bar = query_value_and_adjoint(theta, query)
+
+    phi_bar = [tuple(xp.zeros_like(p) for p in phi_l) for phi_l in phi]
+    for j in range(rule.steps - 1, -1, -1):
+        calc, G, g = trace.calculus[j], trace.G[j], trace.g[j]
+        for l in adapted:
+            contrib = precond.param_vjp(phi[l], g[l], bar[l])
+            phi_bar[l] = tuple(acc - rule.alpha * c for acc, c in zip(phi_bar[l], contrib))
+        if rule.first_order:
+            continue
+        V = [None] * len(params)
+        for l in adapted:
+            V[l] = precond.adjoint(phi[l], bar[l])
+        Hv = calc.hvp_factored(support, G, V)
+        bar = [b if h is None else b.plus(h.scaled(-rule.alpha)) for b, h in zip(bar, Hv)]
+
+    grads = tuple(sum_tasks(b) for b in bar)
+    return MetaGradient(value=value, params=grads, phi=tuple(phi_bar))
