@@ -94,6 +94,7 @@ def _sigma_point_tasks(mean, cov):
 
 def verify(seed: int = 0) -> None:
     from linmeta import GaussianRegression, TaskBatch, init_deep_linear, sample_moments
+    from linmeta.sim.head_body import head_body_split
     from linmeta.theory import anil
 
     derive()
@@ -106,7 +107,7 @@ def verify(seed: int = 0) -> None:
     Xq, Yq = rng.standard_normal((T, 9, d)), rng.standard_normal((T, 9, out))
     sup, qry = sample_moments(Xs, Ys), sample_moments(Xq, Yq)
     alpha = 0.21
-    split = anil.head_body_split((W1, W2), sup, qry, alpha)
+    split = head_body_split((W1, W2), sup, qry, alpha)
     M = (W2 @ W1)[None]
     Gs, Gq = sup.grad(M), qry.grad(M)
     R, F = W1.T @ W1, W2 @ W2.T
@@ -120,8 +121,8 @@ def verify(seed: int = 0) -> None:
     params = init_deep_linear(d, (3, 4), out, rng=rng)
     L = len(params)
     alphas = np.linspace(-0.3, 0.3, 2 * L + 3)
-    rows = [anil.head_body_split(params, sup, qry, a) for a in alphas]
-    base = anil.head_body_split(params, sup, qry, 1.0)
+    rows = [head_body_split(params, sup, qry, a) for a in alphas]
+    base = head_body_split(params, sup, qry, 1.0)
     for name, lin in (("total", base.head_linear + base.body_linear), ("head", base.head_linear),
                       ("body", base.body_linear)):
         vals = np.array([getattr(r, name) for r in rows])  # (n_alpha, T)
@@ -137,7 +138,7 @@ def verify(seed: int = 0) -> None:
     W = _sigma_point_tasks(fam.mean, fam.cov)
     tasks = TaskBatch(W, np.broadcast_to(S, (len(W), d, d)), np.zeros(len(W)))
     pop = tasks.population()
-    s = anil.head_body_split((W1, W2), pop, pop, alpha)
+    s = head_body_split((W1, W2), pop, pop, alpha)
     ex = anil.two_layer_split_expectation((W1, W2), fam, alpha)
     for name in ("head", "body", "head_linear", "body_linear"):
         got = getattr(s, name).mean()

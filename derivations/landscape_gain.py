@@ -81,8 +81,8 @@ def verify(seed: int = 0) -> None:
 
     f = derive()
     rng = np.random.default_rng(seed)
-    cases = [dict(m=None, steps=1), dict(m=int(rng.integers(3, 40)), steps=1), dict(m=None, steps=3),
-             dict(m=int(rng.integers(3, 40)), steps=2, sampling="fresh"), dict(m=int(rng.integers(3, 40)), steps=2)]
+    cases = [dict(K=None, steps=1), dict(K=int(rng.integers(3, 40)), steps=1), dict(K=None, steps=3),
+             dict(K=int(rng.integers(3, 40)), steps=2, sampling="fresh"), dict(K=int(rng.integers(3, 40)), steps=2)]
     for case in cases:
         alpha = float(rng.uniform(0.3, 1.5))
         rho_h, rho_e = np.sort(rng.uniform(0.05, 1.0, 2)) / alpha
@@ -96,7 +96,7 @@ def verify(seed: int = 0) -> None:
                          ("bound", r.bound)):
             want = float(f[key](*args))
             assert abs(got - want) <= 1e-10 * abs(want), (case, key, got, want)
-        if tc.m is None:
+        if tc.K is None:
             assert r.bound_applies and r.gain <= r.bound * (1 + 1e-12), (case, r.gain, r.bound)
     a, rh, re, d = 1.0, 0.2, 0.9, 5
     assert abs(landscape.coincidence_shots(rh, re, a, d) - float(f["m_star"](a, rh, re, d))) <= 1e-12 * 10

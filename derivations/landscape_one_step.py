@@ -96,7 +96,7 @@ def verify(seed: int = 0) -> None:
         A = np.array(one_step_curvature(Ssym, sp.Float(alpha, 30), m), dtype=float)
         noise = 0.5 * alpha**2 * nu**2 * np.trace(S @ S) / m
         for sampling in ("same", "fresh"):
-            q = landscape.curvature(S, alpha, 1, m, noise_std=nu, sampling=sampling)
+            q = landscape.curvature(S, m, alpha, 1, noise_std=nu, sampling=sampling)
             assert np.max(np.abs(q.A - A)) <= 1e-10 * np.max(np.abs(A)), (d, sampling)
             assert abs(float(q.noise) - noise) <= 1e-10 * noise, (d, sampling)
         # fresh batches: compose the one-step identity k times (C_k = Σ, C_j = E[P C_{j+1} P])
@@ -106,13 +106,13 @@ def verify(seed: int = 0) -> None:
             n += 0.5 * alpha**2 * nu**2 * np.trace(C @ S) / m
             SCS = S @ C @ S
             C = C - alpha * (S @ C + C @ S) + alpha**2 * (SCS + (SCS + np.trace(C @ S) * S) / m)
-        q = landscape.curvature(S, alpha, k, m, noise_std=nu, sampling="fresh")
+        q = landscape.curvature(S, m, alpha, k, noise_std=nu, sampling="fresh")
         assert np.max(np.abs(q.A - C)) <= 1e-10 * np.max(np.abs(C))
         assert abs(float(q.noise) - n) <= 1e-10 * n
         # isotropic scalar form
         rho = float(rng.uniform(0.1, 1.5))
-        c, nn = landscape.isotropic_curvature(rho, alpha, d, 1, m, nu)
-        full = landscape.curvature(rho * np.eye(d), alpha, 1, m, noise_std=nu)
+        c, nn = landscape.isotropic_curvature(rho, d, m, alpha, 1, nu)
+        full = landscape.curvature(rho * np.eye(d), m, alpha, 1, noise_std=nu)
         assert abs(2 * c - full.A[0, 0]) <= 1e-12 * full.A[0, 0] and abs(nn - float(full.noise)) <= 1e-12 * nn
 
 

@@ -87,30 +87,30 @@ def verify(seed: int = 0) -> None:
     got = landscape.nal_optimum(fam)[0]
     assert np.max(np.abs(got - expect)) <= 1e-10 * np.max(np.abs(expect)), ("NAL", got, expect)
     for steps, sampling in ((1, "same"), (2, "same"), (3, "fresh")):
-        A1, A2 = (landscape.curvature(S, alpha, steps, m, sampling=sampling).A for S in (S1, S2))
+        A1, A2 = (landscape.curvature(S, m, alpha, steps, sampling=sampling).A for S in (S1, S2))
         expect = _minimiser(p, A1, A2, mu1, mu2)
-        got = landscape.maml_optimum(fam, alpha, steps, m, sampling=sampling)[0]
+        got = landscape.maml_optimum(fam, m, alpha, steps, sampling=sampling)[0]
         assert np.max(np.abs(got - expect)) <= 1e-10 * np.max(np.abs(expect)), ("MAML", steps, got, expect)
         # the minimiser has zero gradient of the exact expected excess risk (central differences of a
         # quadratic are exact up to round-off)
-        g = np.array([(landscape.expected_excess_risk(got + e, fam, alpha, steps, m, sampling=sampling)
-                       - landscape.expected_excess_risk(got - e, fam, alpha, steps, m, sampling=sampling)) / 2
+        g = np.array([(landscape.expected_excess_risk(got + e, fam, m, alpha, steps, sampling=sampling)
+                       - landscape.expected_excess_risk(got - e, fam, m, alpha, steps, sampling=sampling)) / 2
                       for e in np.eye(D)])
-        scale = float(landscape.expected_excess_risk(got, fam, alpha, steps, m, sampling=sampling))
+        scale = float(landscape.expected_excess_risk(got, fam, m, alpha, steps, sampling=sampling))
         assert np.max(np.abs(g)) <= 1e-10 * scale, ("MAML gradient", g)
         # FO-MAML: B = E[(I − αΣ̂)^k], exact and simple for population gradients
         B1, B2 = (np.linalg.matrix_power(np.eye(D) - alpha * S, steps) for S in (S1, S2))
         expect_fo = np.linalg.solve(p * S1 @ B1 + (1 - p) * S2 @ B2, p * S1 @ B1 @ mu1 + (1 - p) * S2 @ B2 @ mu2)
-        got_fo = landscape.fo_maml_optimum(fam, alpha, steps, None)[0]
+        got_fo = landscape.fo_maml_optimum(fam, None, alpha, steps)[0]
         assert np.max(np.abs(got_fo - expect_fo)) <= 1e-10 * np.max(np.abs(expect_fo))
     # isotropic weights
     rho = rng.uniform(0.1, 1.0, 2)
     iso = lm.TaskMixture(tuple(lm.GaussianRegression(d=3, mean=mu[None], cov=0.5, input_cov=r * np.eye(3))
                                for mu, r in zip(rng.standard_normal((2, 3)), rho)), (p, 1 - p))
-    c = [landscape.isotropic_curvature(float(r), alpha, 3, 1, m)[0] for r in rho]
+    c = [landscape.isotropic_curvature(float(r), 3, m, alpha, 1)[0] for r in rho]
     mus = np.array([cc.mean[0] for cc in iso.components])
     for weights, got in (([p * rho[0], (1 - p) * rho[1]], landscape.nal_optimum(iso)[0]),
-                         ([p * c[0], (1 - p) * c[1]], landscape.maml_optimum(iso, alpha, 1, m)[0])):
+                         ([p * c[0], (1 - p) * c[1]], landscape.maml_optimum(iso, m, alpha, 1)[0])):
         expect = (weights[0] * mus[0] + weights[1] * mus[1]) / sum(weights)
         assert np.max(np.abs(got - expect)) <= 1e-10 * np.max(np.abs(expect))
 

@@ -66,7 +66,7 @@ def derive():
 
 
 def verify(seed: int = 0) -> None:
-    from linmeta.representations import canonical_correlations_samples, linear_cka_samples
+    from linmeta.sim.representations import canonical_correlations_samples, linear_cka_samples
     from linmeta.theory.similarity import canonical_correlations, linear_cka
 
     cka, (A_s, A2_s, S_s) = derive()

@@ -3,7 +3,7 @@
 Shallow (L = 1) and deep linear models (L = 2, 3, 4, equal hidden widths) are meta-trained
 with second-order MAML at a small fixed inner step α on Gaussian linear-regression tasks
 (``x ~ N(0, I_d)``, ``w* ~ N(0, I_d)``, K support shots, population query), several seeds on
-the run axis, by Adam on fresh task batches (one :func:`linmeta.train.meta_train` run whose callback records
+the run axis, by Adam on fresh task batches (one :func:`linmeta.sim.training.train_with_checkpoints` run whose callback records
 the checkpoints; the learning rate drops by ``lr_drop`` for the last quarter).
 
 Theory (arnold_depth_kfo.md T6/P9, ``derivations/shallow_floor.py``): the shallow meta-loss is a
@@ -16,7 +16,7 @@ closed forms over K-shot support sets.
 Final losses are measured on one common, fresh test set (tasks and K-shot support sets drawn from
 the seed, population query, i.e. the exact expectation over query sets) shared by every model, so
 differences between models and step sizes are paired.  Its standard error combines the spread over
-seeds and over test tasks (:func:`.base.seeds_tasks_mean_se`).
+seeds and over test tasks (:func:`linmeta.sim.stats.crossed_mean_se`).
 
 Checks: the shallow model ends at its floor (within 4 SE) and at E[w*]; every deep model ends
 clearly below the floor (4 SE), at the floor of the optimally tuned shallow step (P10, 4 SE); the deep
@@ -33,12 +33,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import GaussianRegression, InnerLoop, init_deep_linear
-from ..meta import adapted_map
-from .. import as_generator
+from ..sim.evaluation import post_adaptation_losses, test_set
+from ..sim.stats import crossed_table_mean_se, mean_se
+from ..sim.training import checkpoint_steps, train_with_checkpoints
 from ..theory import shallow
-from ..train import meta_train
 from . import plotting
-from .base import Experiment, Param, below, close_se, mean_and_se, seeds_tasks_mean_se
+from .base import Experiment, Param, below, close_se
 
 PARAMS = {
     "d": Param(int, 4, 8, low=1, high=64, help="input dimension"),
@@ -68,20 +68,6 @@ def family(cfg) -> GaussianRegression:
     return GaussianRegression(d=cfg["d"], noise_std=cfg["noise"])
 
 
-def common_test_set(fam, K, n_tasks, seed, tag: int = 7777):
-    """One fresh test set shared by every model: K-shot support sets and population queries (a MetaBatch).
-
-    Drawn from ``SeedSequence([seed, tag])``, independent of every training stream.
-    """
-    rng = as_generator(np.random.SeedSequence([seed, tag]))
-    return fam.meta_batch(fam.sample_tasks(n_tasks, rng), K, None, rng)
-
-
-def test_losses(params, batch, rule, precond=None, phi=None) -> np.ndarray:
-    """Post-adaptation population loss of every run on every test task, shape (runs, T)."""
-    return np.asarray(batch.query.value(adapted_map(params, batch.support, rule, precond, phi)))
-
-
 def _init(cfg, depth):
     widths = (cfg["width"],) * (depth - 1)
     # the same initialisation for every alpha (paired comparisons)
@@ -89,56 +75,19 @@ def _init(cfg, depth):
                             n_runs=cfg["seeds"])
 
 
-def segment_bounds(steps: int, segments: int) -> np.ndarray:
-    """Checkpoint steps ``0 = b_0 < b_1 < ... = steps`` (about evenly spaced)."""
-    return np.unique(np.round(np.linspace(0, steps, segments + 1)).astype(int))
-
-
-def train_with_checkpoints(params, fam, rule, *, bounds, lr, lr_drop, K, tasks_per_step, seed, Q=None,
-                           precond=None, phi=None, learn_phi=True, on_checkpoint=None):
-    """One Adam meta-training run (:func:`linmeta.train.meta_train`) that reports checkpoints at ``bounds``.
-
-    Fresh task batches at every step from ``SeedSequence(seed)``; the learning rate is ``lr`` for the
-    first three quarters of the ``bounds[-1]`` steps and ``lr * lr_drop`` after.  Adam's state carries
-    through the checkpoints (they are read by a callback, not by restarting the optimizer).
-    ``on_checkpoint(step, params, phi)`` is called at step 0 and at every later step in ``bounds``.
-
-    Returns
-    -------
-    (params, phi) at the end of training.
-    """
-    total = int(bounds[-1])
-    marks = {int(b) for b in bounds[1:]}
-    if on_checkpoint is not None:
-        on_checkpoint(0, params, phi)
-
-    def callback(step, p, f, history):
-        if on_checkpoint is not None and step in marks:
-            on_checkpoint(step, p, f)
-
-    res = meta_train(params, fam, rule, steps=total, lr=lr, optimizer="adam", tasks_per_step=tasks_per_step, K=K, Q=Q,
-                     precond=precond, phi=phi, learn_phi=learn_phi, eval_tasks=1, eval_every=total,
-                     seed=np.random.SeedSequence(list(seed)), progress=False,
-                     lr_schedule=lambda step: lr_drop if step > 0.75 * total else 1.0, callback=callback,
-                     # the GD-stability bound 2/λ_max is a many-step notion; the one-step optimum itself
-                     # (α_eff ≈ K/(K+d+1) against λ_max(Σ̂) up to (1+√(d/K))²) sits near it by design
-                     check_stability=False)
-    return res.params, res.phi
-
-
 def _train_piece(item):
     cfg, depth, alpha = item["cfg"], item["depth"], item["alpha"]
     fam = family(cfg)
     rule = InnerLoop(steps=cfg["inner_steps"], alpha=alpha)
-    curve_set = common_test_set(fam, cfg["K"], cfg["curve_tasks"], cfg["seed"], tag=7778)
+    curve_set = test_set(fam, cfg["K"], cfg["curve_tasks"], np.random.SeedSequence([cfg["seed"], 7778]))
     curve = []
     params, _ = train_with_checkpoints(
-        _init(cfg, depth), fam, rule, bounds=segment_bounds(cfg["steps"], cfg["segments"]), lr=cfg["lr"],
+        _init(cfg, depth), fam, rule, bounds=checkpoint_steps(cfg["steps"], cfg["segments"]), lr=cfg["lr"],
         lr_drop=cfg["lr_drop"], K=cfg["K"], tasks_per_step=cfg["tasks_per_step"], seed=[cfg["seed"], depth, 2],
-        on_checkpoint=lambda step, p, f: curve.append(test_losses(p, curve_set, rule).mean(axis=1)))
-    batch = common_test_set(fam, cfg["K"], cfg["test_tasks"], cfg["seed"])
-    out = {"eval_step": segment_bounds(cfg["steps"], cfg["segments"]), "test_post": np.array(curve),
-           "final": test_losses(params, batch, rule)}
+        on_checkpoint=lambda step, p, f: curve.append(post_adaptation_losses(p, curve_set, rule).mean(axis=1)))
+    batch = test_set(fam, cfg["K"], cfg["test_tasks"], np.random.SeedSequence([cfg["seed"], 7777]))
+    out = {"eval_step": checkpoint_steps(cfg["steps"], cfg["segments"]), "test_post": np.array(curve),
+           "final": post_adaptation_losses(params, batch, rule)}
     if depth == 1:
         M = params[0]
         out["M"] = M
@@ -191,7 +140,7 @@ def plot(res, cfg):
             label="shallow floor(α) (closed form)")
     bx.axhline(th["floor_opt"], color="k", ls=":", lw=1, label="shallow, optimal α")
     for i, L in enumerate(cfg["sweep_depths"]):
-        stats = [seeds_tasks_mean_se(v) for v in res["sweep"][f"L{L}"]]
+        stats = [crossed_table_mean_se(v) for v in res["sweep"][f"L{L}"]]
         plotting.errorbars(bx, alphas, [m for m, _ in stats], [s for _, s in stats], k=2,
                            color=plotting.COLORS[cfg["depths"].index(L) if L in cfg["depths"] else i + 1],
                            label=f"deep L={L}, final (±2 SE)")
@@ -206,17 +155,17 @@ def plot(res, cfg):
 def checks(res, cfg):
     out, th = [], res["theory"]
     if 1 in cfg["depths"]:
-        m, se = seeds_tasks_mean_se(res["curves"]["L1"]["final"])
+        m, se = crossed_table_mean_se(res["curves"]["L1"]["final"])
         out.append(close_se(f"shallow final loss = closed-form floor (alpha={cfg['alpha']:g})", th["floor"], m, se))
         M = res["shallow_M"].reshape(res["shallow_M"].shape[0], -1)  # (seeds, out*d)
-        mean, se_m = mean_and_se(M - th["mean_task"].reshape(1, -1))
+        mean, se_m = mean_se(M - th["mean_task"].reshape(1, -1))
         worst = int(np.argmax(np.abs(mean) / se_m))
         out.append(close_se(f"shallow learned init = E[w*] (worst of {mean.size} coords, over seeds)", 0.0,
                             mean[worst], se_m[worst]))
     for L in cfg["depths"]:
         if L == 1:
             continue
-        m, se = seeds_tasks_mean_se(res["curves"][f"L{L}"]["final"])
+        m, se = crossed_table_mean_se(res["curves"][f"L{L}"]["final"])
         out.append(below(f"deep L={L} ends below the shallow floor", th["floor"], m, se))
         out.append(close_se(f"deep L={L} final = floor of the optimally tuned shallow step (P10)", th["floor_opt"],
                             m, se))
@@ -227,7 +176,7 @@ def checks(res, cfg):
         V = res["sweep"][f"L{L}"]  # (alphas, seeds, T)
         means = V.mean(axis=(1, 2))
         hi, lo = int(np.argmax(means)), int(np.argmin(means))
-        rng_mean, rng_se = seeds_tasks_mean_se(V[hi] - V[lo])  # paired: same inits, task streams and test set
+        rng_mean, rng_se = crossed_table_mean_se(V[hi] - V[lo])  # paired: same inits, task streams and test set
         out.append(below(f"deep L={L} final loss range over alpha {cfg['sweep_alphas']} "
                          f"(means {', '.join(f'{x:.4f}' for x in means)}) < {cfg['invariance_fraction']:g} x "
                          f"shallow-floor range ({floor_move:.3g})", bound, rng_mean, rng_se))

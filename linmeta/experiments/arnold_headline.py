@@ -14,11 +14,11 @@ were not retrievable; arnold_depth_kfo.md §4–5).  Models, all of the same cap
 
 All use second-order MAML with one step at the same small fixed α (every variant equals plain MAML at
 its initialisation), Adam on fresh task batches with a learning-rate drop for the last quarter
-(:func:`arnold_depth.train_with_checkpoints` → :func:`linmeta.train.meta_train` with ``precond``,
+(:func:`linmeta.sim.training.train_with_checkpoints` → :func:`linmeta.train.meta_train` with ``precond``,
 ``learn_phi=True``), several seeds.  Two task settings: ``iso`` (``x ~ N(0, I)``) and ``rotated``
 (``x ~ N(0, Σ)`` with Σ a randomly rotated, ill-conditioned covariance, condition number ``cond``,
 ``tr Σ = d``), ``w* ~ N(0, I)`` in both.  Final losses are measured on a common fresh test set per
-setting (paired across variants; SE over seeds and test tasks, :func:`.base.seeds_tasks_mean_se`).
+setting (paired across variants; SE over seeds and test tasks, :func:`linmeta.sim.stats.crossed_mean_se`).
 
 Claims tested in every setting (a failing check means the claim does not hold there):
 
@@ -39,8 +39,10 @@ import numpy as np
 from .. import GaussianRegression, InnerLoop, init_deep_linear
 from ..theory import shallow
 from . import plotting
-from .arnold_depth import common_test_set, segment_bounds, test_losses, train_with_checkpoints
-from .base import Check, Experiment, Param, as_finding, below, close_se, seeds_tasks_mean_se
+from ..sim.evaluation import post_adaptation_losses, test_set
+from ..sim.stats import crossed_table_mean_se
+from ..sim.training import checkpoint_steps, train_with_checkpoints
+from .base import Check, Experiment, Param, as_finding, below, close_se
 
 VARIANTS = ("maml", "lin", "meta-sgd", "kfo")
 LABELS = {"maml": "MAML", "lin": "+LinNet", "meta-sgd": "+Meta-SGD", "kfo": "+KFO"}
@@ -99,12 +101,12 @@ def _piece(item):
     cfg, setting, base, variant = item["cfg"], item["setting"], item["base"], item["variant"]
     fam = family(cfg, setting)
     params, rule, precond, phi = _model(cfg, base, variant)
-    params, phi = train_with_checkpoints(params, fam, rule, bounds=segment_bounds(cfg["steps"], 1), lr=cfg["lr"],
+    params, phi = train_with_checkpoints(params, fam, rule, bounds=checkpoint_steps(cfg["steps"], 1), lr=cfg["lr"],
                                          lr_drop=cfg["lr_drop"], K=cfg["K"], tasks_per_step=cfg["tasks_per_step"],
                                          seed=[cfg["seed"], BASES.index(base), VARIANTS.index(variant), 6],
                                          precond=precond, phi=phi, learn_phi=True)
-    batch = common_test_set(fam, cfg["K"], cfg["test_tasks"], cfg["seed"], tag=7780)
-    return {"final": test_losses(params, batch, rule, precond, phi)}
+    batch = test_set(fam, cfg["K"], cfg["test_tasks"], np.random.SeedSequence([cfg["seed"], 7780]))
+    return {"final": post_adaptation_losses(params, batch, rule, precond, phi)}
 
 
 def _settings(cfg):
@@ -120,7 +122,7 @@ def run(cfg, ctx):
         res.setdefault(it["setting"], {}).setdefault(it["base"], {})[it["variant"]] = p["final"]
     for s in _settings(cfg):
         fam = family(cfg, s)
-        table = np.array([[seeds_tasks_mean_se(res[s][b][v]) for v in VARIANTS] for b in BASES])  # (base, variant, 2)
+        table = np.array([[crossed_table_mean_se(res[s][b][v]) for v in VARIANTS] for b in BASES])  # (base, variant, 2)
         a_opt, f_opt = shallow.optimal_alpha(fam, cfg["K"], 1)
         res[s]["table_mean"], res[s]["table_se"] = table[..., 0], table[..., 1]
         res[s]["theory"] = {"floor": shallow.shallow_floor(fam, cfg["K"], cfg["alpha"], 1), "alpha_opt": a_opt,
@@ -151,7 +153,7 @@ def plot(res, cfg):
 
 def _diff(a, b):
     """Mean and SE of ``a − b`` for paired (seeds, tasks) losses."""
-    return seeds_tasks_mean_se(np.asarray(a) - np.asarray(b))
+    return crossed_table_mean_se(np.asarray(a) - np.asarray(b))
 
 
 def checks(res, cfg):
@@ -176,12 +178,12 @@ def checks(res, cfg):
             # isotropic tasks: the optimal linear one-step preconditioner is isotropic (the loss is convex in it
             # and rotation invariant), so the optimal-step floor bounds shallow + Meta-SGD/KFO from below
             for v in ("meta-sgd", "kfo"):
-                m, se = seeds_tasks_mean_se(r["shallow"][v])
+                m, se = crossed_table_mean_se(r["shallow"][v])
                 out.append(close_se(f"[{s}] shallow {LABELS[v]} reaches the optimal-step floor (its lower bound)",
                                     r["theory"]["floor_opt"], m, se))
         for v in ("meta-sgd", "kfo"):
             gain = {b: np.asarray(r[b]["maml"]) - np.asarray(r[b][v]) for b in BASES}
-            m, se = seeds_tasks_mean_se(gain["deep"] - gain["shallow"])
+            m, se = crossed_table_mean_se(gain["deep"] - gain["shallow"])
             out.append(as_finding(below(f"[{s}] {LABELS[v]} helps the shallow model more than the deep one "
                                         f"(gain deep - gain shallow < 0; gains {gain['shallow'].mean():.3f} vs "
                                         f"{gain['deep'].mean():.3f})", 0.0, m, se)))

@@ -29,7 +29,7 @@ LogR+LinNet's accuracy rises with adaptation; LogR+KFO matches or beats LogR+Lin
 paired across models; SEs combine the seed-to-seed and the test-task variance.
 
 Training is one Adam run of :func:`linmeta.train.meta_train` per model whose callback records accuracy
-checkpoints (:func:`.arnold_depth.train_with_checkpoints`; the last quarter uses ``lr * lr_drop``).
+checkpoints (:func:`linmeta.sim.training.train_with_checkpoints`; the last quarter uses ``lr * lr_drop``).
 """
 from __future__ import annotations
 
@@ -39,10 +39,11 @@ from .. import BinaryClassification, InnerLoop, end_to_end, init_deep_linear
 from ..meta import adapted_map
 from ..preconditioners import KFO, Identity
 from .. import as_generator
-from ..theory import metaopt
 from . import plotting
-from .arnold_depth import segment_bounds, train_with_checkpoints
-from .base import Check, Experiment, Param, below, close_se, seeds_tasks_mean_se
+from ..sim.montecarlo import logr_zero_init_limits
+from ..sim.stats import crossed_table_mean_se
+from ..sim.training import checkpoint_steps, train_with_checkpoints
+from .base import Check, Experiment, Param, below, close_se
 
 PARAMS = {
     "d": Param(int, 8, 16, low=1, high=128, help="input dimension"),
@@ -106,7 +107,7 @@ def _train_piece(item):
     precond = KFO(psd=True) if key == "kfo" else Identity()
     phi = precond.init(params, rule.adapted_layers(len(params)))
     curve_set = test_set(fam, cfg, cfg["curve_tasks"], 131 + FAMILIES.index(which))
-    bounds = segment_bounds(cfg["steps"], cfg["segments"])
+    bounds = checkpoint_steps(cfg["steps"], cfg["segments"])
     curve = []
     params, phi = train_with_checkpoints(
         params, fam, rule, bounds=bounds, lr=cfg["lr"], lr_drop=cfg["lr_drop"], K=cfg["K"], Q=cfg["Q"],
@@ -131,7 +132,7 @@ def run(cfg, ctx):
     zero = (np.zeros((1, 1, cfg["d"])),)
     rule = InnerLoop(1, cfg["alpha"])
     res["zero_init"] = {k: v for k, v in evaluate(zero, batch, rule, None, None).items() if k.endswith("post")}
-    lim = metaopt.logr_zero_init_limits(cfg["alpha"], cfg["d"], cfg["K"], cfg["label_noise"],
+    lim = logr_zero_init_limits(cfg["alpha"], cfg["d"], cfg["K"], cfg["label_noise"],
                                         samples=cfg["limit_samples"], rng=np.random.SeedSequence([cfg["seed"], 161]))
     res["theory"] = {k: np.float64(v) for k, v in lim.items()}
     return res
@@ -181,31 +182,31 @@ def checks(res, cfg):
     cen, shi = res["centred"], res["shifted"]
     # symmetry: pre-adaptation accuracy 1/2 on centred tasks, for every model
     for key, (label, _) in MODELS.items():
-        m, se = seeds_tasks_mean_se(cen[key]["final"]["acc_pre"])
+        m, se = crossed_table_mean_se(cen[key]["final"]["acc_pre"])
         out.append(close_se(f"centred: {label} pre-adaptation accuracy = 1/2 (symmetry)", 0.5, m, se))
     if cfg["inner_steps"] == 1:
-        m, se = seeds_tasks_mean_se(cen["logr"]["final"]["loss_post"])
+        m, se = crossed_table_mean_se(cen["logr"]["final"]["loss_post"])
         out.append(Check("centred: LogR post-adaptation loss does not beat its w0 = 0 optimum (closed form)",
                          float(th["loss"]), m, se, "sim + 4 SE >= theory", m + 4 * se >= th["loss"]))
         for key in ("linnet1", "linnet2", "kfo"):
-            m, se = seeds_tasks_mean_se(cen[key]["final"]["loss_post"])
+            m, se = crossed_table_mean_se(cen[key]["final"]["loss_post"])
             out.append(below(f"centred: {MODELS[key][0]} post-adaptation loss below LogR's best (closed form)",
                              th["loss"], m, se))
     # P12, in both families
     for which, fam in (("centred", cen), ("shifted", shi)):
         gain = {k: fam[k]["final"]["acc_post"] - fam[k]["final"]["acc_pre"] for k in MODELS}
         f = cfg["near_fraction"]
-        m_l, se_l = seeds_tasks_mean_se(gain["logr"])
-        m_n, se_n = seeds_tasks_mean_se(gain["linnet1"])
-        m_d, se_d = seeds_tasks_mean_se(gain["logr"] - f * gain["linnet1"])  # paired: same test tasks
+        m_l, se_l = crossed_table_mean_se(gain["logr"])
+        m_n, se_n = crossed_table_mean_se(gain["linnet1"])
+        m_d, se_d = crossed_table_mean_se(gain["logr"] - f * gain["linnet1"])  # paired: same test tasks
         out.append(_finding(f"{which}: P12 LogR post-adaptation accuracy stays near pre-adaptation: its gain "
                             f"{m_l:.3f} +- {se_l:.3f} < {f:g} x LogR+LinNet(1)'s gain {m_n:.3f} +- {se_n:.3f}",
                             0.0, m_d, se_d, f"gain(LogR) - {f:g} gain(LinNet1) + 4 SE < 0", m_d + 4 * se_d < 0))
         for key in ("linnet1", "linnet2"):
-            m, se = seeds_tasks_mean_se(gain[key])
+            m, se = crossed_table_mean_se(gain[key])
             out.append(_finding(f"{which}: P12 {MODELS[key][0]} accuracy rises with adaptation (post - pre)",
                                 0.0, m, se, "gain - 4 SE > 0", m - 4 * se > 0))
-            m, se = seeds_tasks_mean_se(fam["kfo"]["final"]["acc_post"] - fam[key]["final"]["acc_post"])
+            m, se = crossed_table_mean_se(fam["kfo"]["final"]["acc_post"] - fam[key]["final"]["acc_post"])
             out.append(_finding(f"{which}: P12 LogR+KFO post-adaptation accuracy matches or beats {MODELS[key][0]}",
                                 0.0, m, se, "acc(KFO) - acc(LinNet) + 4 SE >= 0", m + 4 * se >= 0))
     return out

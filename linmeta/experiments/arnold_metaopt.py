@@ -16,7 +16,7 @@ the *floors* ``loss_fixed`` (MAML at this α: the shallow floor), ``loss_diagona
 ``loss_full`` (``P* = H⁻¹ΣR``, always symmetric positive definite, so KFO with and without PSD factors
 and Meta-Curvature share it).  The optimally tuned scalar step ``loss_scalar`` is shown for reference.
 
-Training: one Adam run on fresh task batches per model (:func:`.arnold_depth.train_with_checkpoints`),
+Training: one Adam run on fresh task batches per model (:func:`linmeta.sim.training.train_with_checkpoints`),
 whose callback records the learning curves on one common held-out set; the last quarter uses
 ``lr * lr_drop``.  Final losses are measured on one common fresh test set (K-shot
 support sets, population query), paired across methods; the SE combines the seed-to-seed and the
@@ -38,8 +38,10 @@ from ..preconditioners import KFO, Identity, MetaCurvature, MetaSGD
 from .. import as_generator
 from ..theory import metaopt, precondition
 from . import plotting
-from .arnold_depth import common_test_set, segment_bounds, test_losses, train_with_checkpoints
-from .base import Experiment, Param, below, close_se, seeds_tasks_mean_se, small
+from ..sim.evaluation import post_adaptation_losses, test_set
+from ..sim.stats import crossed_table_mean_se
+from ..sim.training import checkpoint_steps, train_with_checkpoints
+from .base import Experiment, Param, below, close_se, small
 
 PARAMS = {
     "d": Param(int, 4, 6, low=2, high=32, help="input dimension"),
@@ -97,8 +99,8 @@ def _train_piece(item):
                               n_runs=cfg["seeds"])
     precond = _precond(key)
     phi = precond.init(params, rule.adapted_layers(len(params)))
-    curve_set = common_test_set(fam, cfg["K"], cfg["curve_tasks"], cfg["seed"], 71)
-    bounds = segment_bounds(cfg["steps"], cfg["segments"])
+    curve_set = test_set(fam, cfg["K"], cfg["curve_tasks"], np.random.SeedSequence([cfg["seed"], 71]))
+    bounds = checkpoint_steps(cfg["steps"], cfg["segments"])
     curve = []
     # one inner step is never iterated: the many-step stability bound 2/λ_max does not apply (and the optimal
     # one-step preconditioner overshoots the largest curvature of some K-shot support sets), so it is not checked
@@ -106,8 +108,8 @@ def _train_piece(item):
         params, fam, rule, bounds=bounds, lr=cfg["lr"], lr_drop=cfg["lr_drop"], K=cfg["K"],
         tasks_per_step=cfg["tasks_per_step"], precond=precond, phi=phi, learn_phi=True,
         seed=[cfg["seed"], 81, int(item["index"])],
-        on_checkpoint=lambda step, p, f: curve.append(test_losses(p, curve_set, rule, precond, f).mean(axis=1)))
-    final = test_losses(params, common_test_set(fam, cfg["K"], cfg["test_tasks"], cfg["seed"], 72), rule, precond, phi)
+        on_checkpoint=lambda step, p, f: curve.append(post_adaptation_losses(p, curve_set, rule, precond, f).mean(axis=1)))
+    final = post_adaptation_losses(params, test_set(fam, cfg["K"], cfg["test_tasks"], np.random.SeedSequence([cfg["seed"], 72])), rule, precond, phi)
     out = {"step": bounds, "curve": np.array(curve), "final": final,
            "params": {f"W{l}": W for l, W in enumerate(params)}}
     if key != "deep":  # the learned right preconditioner P (runs, d, d) of the shallow rule and its exact loss
@@ -202,7 +204,7 @@ def run(cfg, ctx):
     if "deep" in res["methods"]:
         deep = res["methods"]["deep"]["params"]
         trained = tuple(deep[f"W{l}"][0] for l in range(len(deep)))
-        batch = common_test_set(fam, cfg["K"], 64, cfg["seed"], 73)
+        batch = test_set(fam, cfg["K"], 64, np.random.SeedSequence([cfg["seed"], 73]))
         res["p7"]["trained"] = p7(trained, batch.support, batch.query, cfg["alpha"], 3)
     return res
 
@@ -220,7 +222,7 @@ def plot(res, cfg):
         p = res["methods"][key]
         label = next(v[1] for v in METHODS.values() if v[0] == key)
         plotting.band(ax, p["step"], p["curve"], label=label, color=plotting.COLORS[i], axis=1, spread="minmax")
-        m, se = seeds_tasks_mean_se(p["final"])
+        m, se = crossed_table_mean_se(p["final"])
         plotting.errorbars(bx, [i], [m], [se], k=2, color=plotting.COLORS[i])
     ax.set_yscale("log")
     ax.set(xlabel="meta-training iteration", ylabel="post-adaptation meta-test loss",
@@ -252,13 +254,13 @@ def checks(res, cfg):
     finals = {}
     for key, p in res["methods"].items():
         label, cls = next((v[1], v[2]) for v in METHODS.values() if v[0] == key)
-        m, se = seeds_tasks_mean_se(p["final"])
+        m, se = crossed_table_mean_se(p["final"])
         finals[key] = p["final"]
         out.append(close_se(f"{label}: final loss = closed-form floor of its class ({FLOOR_LABELS[cls]})",
                             th[f"loss_{cls}"], m, se))
     for better, worse in (("kfo", "meta-sgd"), ("meta-sgd", "maml"), ("deep", "maml")):
         if better in finals and worse in finals:
-            m, se = seeds_tasks_mean_se(finals[better] - finals[worse])  # paired: same test set
+            m, se = crossed_table_mean_se(finals[better] - finals[worse])  # paired: same test set
             out.append(below(f"{better} ends below {worse} (paired difference)", 0.0, m, se))
     return out
 

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import InnerLoop
+from .. import GaussianRegression, InnerLoop, init_deep_linear
 from ..theory import precondition, shallow
 from . import plotting
-from .arnold_depth import _init, common_test_set, family, test_losses, train_with_checkpoints
-from .base import Experiment, Param, above, as_finding, below, close_se, mean_and_se
+from ..sim.evaluation import post_adaptation_losses, test_set
+from ..sim.stats import mean_se
+from ..sim.training import train_with_checkpoints
+from .base import Experiment, Param, above, as_finding, below, close_se
 
 PARAMS = {
     "d": Param(int, 4, 8, low=1, high=32, help="input dimension"),
@@ -48,6 +50,17 @@ PARAMS = {
     "seeds": Param(int, 4, 8, low=2, high=64, help="independent runs"),
     "curve_tasks": Param(int, 1024, 8192, low=16, help="held-out tasks for the loss curve"),
 }
+
+
+def family(cfg) -> GaussianRegression:
+    return GaussianRegression(d=cfg["d"], noise_std=cfg["noise"])
+
+
+def _init(cfg, depth):
+    """The initialisation of ``arnold_depth`` (same seeds), so the two experiments start from the same nets."""
+    widths = (cfg["width"],) * (depth - 1)
+    return init_deep_linear(cfg["d"], widths, 1, rng=np.random.SeedSequence([cfg["seed"], depth, 1]),
+                            n_runs=cfg["seeds"])
 
 
 def checkpoints(steps: int, n: int) -> np.ndarray:
@@ -70,14 +83,14 @@ def _piece(item):
     cfg, depth = item["cfg"], item["depth"]
     fam = family(cfg)
     rule = InnerLoop(steps=cfg["inner_steps"], alpha=cfg["alpha"])
-    curve_set = common_test_set(fam, cfg["K"], cfg["curve_tasks"], cfg["seed"], tag=7779)
+    curve_set = test_set(fam, cfg["K"], cfg["curve_tasks"], np.random.SeedSequence([cfg["seed"], 7779]))
     rec = {"eig": [], "upper": [], "loss": []}
 
     def record(step, p, f):
         eig, upper = _spectrum(p, cfg["alpha"])
         rec["eig"].append(eig)
         rec["upper"].append(upper)
-        rec["loss"].append(test_losses(p, curve_set, rule).mean(axis=1))
+        rec["loss"].append(post_adaptation_losses(p, curve_set, rule).mean(axis=1))
 
     bounds = checkpoints(cfg["steps"], cfg["checkpoints"])
     train_with_checkpoints(_init(cfg, depth), fam, rule, bounds=bounds, lr=cfg["lr"], lr_drop=cfg["lr_drop"],
@@ -137,14 +150,14 @@ def checks(res, cfg):
     for L in cfg["depths"]:
         r = res[f"L{L}"]
         iso = r["eig"].mean(axis=2)  # (n_ckpt, runs)
-        m, se = mean_and_se(iso[-1])
+        m, se = mean_se(iso[-1])
         out.append(close_se(f"L={L}: final effective step (mean eigenvalue of alpha*P) = optimal shallow step",
                             a_opt, m, se))
         out.append(below(f"L={L}: initial effective step is below the optimal one", a_opt, iso[0].mean(),
-                         mean_and_se(iso[0])[1]))
-        g, gse = mean_and_se(iso[-1] - iso[0])
+                         mean_se(iso[0])[1]))
+        g, gse = mean_se(iso[-1] - iso[0])
         out.append(above(f"L={L}: effective step grew during meta-training (final - initial)", 0.0, g, gse))
-        u, use = mean_and_se(np.log(r["upper"][-1] / r["upper"][0]))
+        u, use = mean_se(np.log(r["upper"][-1] / r["upper"][0]))
         share = cfg["alpha"] * r["upper"][-1] / iso[-1]
         # research-note prediction P11 [D], not paper text: reported as a claim, not a check
         out.append(as_finding(above(f"L={L}: upper-layer norm ||W_L..W_2||^2 grew (log ratio final/initial; share "

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import InnerLoop, meta_value_and_grad
-from ..meta import adapted_map
-from .. import as_generator
-from ..theory import landscape as L
+from .. import InnerLoop, as_generator
+from ..sim.montecarlo import excess_samples, meta_gradient_batches
+from ..sim.stats import ratio_mean_se
+from ..theory import landscape
 from . import plotting
 from .base import Experiment, Param, above, below, close_se, holds, small
 
@@ -38,102 +38,37 @@ PARAMS = {
     "radii_easy": Param("floats", (0.0, 2.0, 4.0), (0.0, 1.0, 2.0, 3.0, 4.0), low=0.0, help="R_E values (panel D)"),
     "rho_hard": Param(float, 0.1, 0.1, low=1e-3, help="hard-task curvature in panels C-E"),
     "noise": Param(float, 0.5, 0.5, low=0.0, help="label noise"),
-    "shots": Param("ints", (2, 5, 10, 20, 80), (2, 3, 5, 10, 20, 40, 80, 160), low=1, help="inner samples m (panel C)"),
-    "m_steps": Param(int, 20, 20, low=1, help="inner samples m for the finite-m curves of panel E"),
+    "Ks": Param("ints", (2, 5, 10, 20, 80), (2, 3, 5, 10, 20, 40, 80, 160), low=1, help="support shots K (panel C)"),
+    "K_steps": Param(int, 20, 20, low=1, help="support shots K for the finite-K curves of panel E"),
     "rho_easy_k": Param(float, 0.6, 0.6, low=1e-3, help="easy curvature in panel E (alpha*rho < 1)"),
     "steps": Param("ints", (1, 2, 3, 5, 8), (1, 2, 3, 4, 5, 6, 8, 10), low=1, high=20, help="inner steps k (panel E)"),
     "mc_tasks": Param(int, 20000, 100000, low=100, help="tasks per Monte Carlo point"),
     "grad_chunks": Param(int, 30, 60, low=2, help="independent chunks for the meta-gradient checks"),
     "grad_tasks": Param(int, 400, 2000, low=1, help="tasks per meta-gradient chunk"),
-    "grad_shots": Param(int, 10, 10, low=1, help="inner samples m in the meta-gradient checks"),
+    "grad_K": Param(int, 10, 10, low=1, help="support shots K in the meta-gradient checks"),
     "instances": Param(int, 3000, 30000, low=10, help="random instances for the bound (P3)"),
 }
-
-CHUNK_ELEMS = 2_000_000  # floats of sampled inputs held at once
-
-
-# --------------------------------------------------------------------------- simulation helpers (shared by the Collins experiments)
-
-
-def excess_samples(inits, family, alpha: float, steps: int, m: int | None, n_tasks: int, rng, *,
-                   sampling: str = "same", first_chunk: int | None = None) -> np.ndarray:
-    """Post-adaptation excess population loss of several initialisations on the same tasks and support sets.
-
-    Parameters
-    ----------
-    inits : array (R, out, d).
-    family : task family (``sample_tasks``), e.g. :meth:`TwoCluster.family`.
-    alpha, steps : inner rule.  m : support samples (``None``: population gradients).
-    sampling : ``"same"`` (engine inner loop on one support set) or ``"fresh"`` (a new batch per step).
-
-    Returns
-    -------
-    array (R, n_tasks): ``f_i(W') − ½ out ν²`` for each init and task.
-    """
-    inits = np.asarray(inits, dtype=float)
-    rng = as_generator(rng)
-    per = max(1, CHUNK_ELEMS // ((m or 1) * family.d * max(1, steps if sampling == "fresh" else 1)))
-    out, done = [], 0
-    while done < n_tasks:
-        nc = min(per, n_tasks - done)
-        tasks = family.sample_tasks(nc, rng)
-        query = tasks.population()
-        if sampling == "same" or m is None or steps == 0:
-            support = tasks.moments(m, rng)
-            M = adapted_map((inits,), support, InnerLoop(steps=steps, alpha=alpha))  # (R, nc, out, d)
-        else:
-            M = inits[:, None]
-            for _ in range(steps):  # a fresh m-sample batch per step, the engine's loss gradient
-                M = M - alpha * tasks.moments(m, rng).grad(M)
-        out.append(np.asarray(query.value(M)) - 0.5 * tasks.out * tasks.noise_std**2)
-        done += nc
-    return np.concatenate(out, axis=-1)
-
-
-def ratio_estimate(num, den) -> tuple:
-    """``mean(num)/mean(den)`` for paired samples and its delta-method standard error."""
-    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    n = num.size
-    a, b = num.mean(), den.mean()
-    r = a / b
-    cov = np.cov(num, den, ddof=1)
-    var = (cov[0, 0] - 2 * r * cov[0, 1] + r * r * cov[1, 1]) / (n * b * b)
-    return float(r), float(np.sqrt(max(var, 0.0)))
-
-
-def meta_gradient_chunks(W, family, rule: InnerLoop, m: int | None, chunks: int, tasks: int, rng) -> np.ndarray:
-    """Engine meta-gradient at ``W`` (out, d) on ``chunks`` independent task batches, array (chunks, out, d).
-
-    Support: ``m`` samples (or the population); query: the population loss.
-    """
-    rng = as_generator(rng)
-    out = []
-    for _ in range(chunks):
-        batch = family.meta_batch(family.sample_tasks(tasks, rng), m, None, rng)
-        out.append(meta_value_and_grad((np.asarray(W, dtype=float),), batch.support, batch.query, rule).params[0])
-    return np.stack(out)
-
 
 # --------------------------------------------------------------------------- pieces
 
 
-def _tc(cfg, **kw) -> L.TwoCluster:
+def _tc(cfg, **kw) -> landscape.TwoCluster:
     base = dict(p_hard=cfg["p_hard"], rho_hard=cfg["rho_hard"], rho_easy=cfg["rho_easy"], alpha=cfg["alpha"],
                 distance=cfg["distance"] * cfg["radius_hard"], radius_hard=cfg["radius_hard"],
-                radius_easy=cfg["radius_easy"], d=cfg["d"], m=None, noise=cfg["noise"], steps=1, sampling="same")
+                radius_easy=cfg["radius_easy"], d=cfg["d"], K=None, noise=cfg["noise"], steps=1, sampling="same")
     base.update(kw)
-    return L.TwoCluster(**base)
+    return landscape.TwoCluster(**base)
 
 
 def _mc_piece(item):
     cfg, spec = item["cfg"], item["spec"]
     tc = _tc(cfg, **spec)
-    r = L.two_cluster(tc)
-    w_maml, w_nal = L.two_cluster_optima(tc)
+    r = landscape.two_cluster(tc)
+    w_maml, w_nal = landscape.two_cluster_optima(tc)
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 11, item["index"]]))
-    ex = excess_samples(np.stack([w_nal, w_maml]), tc.family(), tc.alpha, tc.steps, tc.m, cfg["mc_tasks"], rng,
+    ex = excess_samples(np.stack([w_nal, w_maml]), tc.family(), tc.alpha, tc.steps, tc.K, cfg["mc_tasks"], rng,
                         sampling=tc.sampling)
-    g, se = ratio_estimate(ex[0], ex[1])
+    g, se = ratio_mean_se(ex[0], ex[1])
     return {"gain_mc": g, "gain_se": se, "gain": r.gain, "bound": r.bound,
             "e_maml_mc": ex[1].mean(), "e_maml_se": ex[1].std(ddof=1) / np.sqrt(ex.shape[1]), "e_maml": r.excess_maml,
             "e_nal_mc": ex[0].mean(), "e_nal_se": ex[0].std(ddof=1) / np.sqrt(ex.shape[1]), "e_nal": r.excess_nal}
@@ -143,9 +78,9 @@ def _grad_piece(item):
     """Engine MAML meta-gradient (m-shot, one step) at the closed-form NAL optimum, along the centre axis."""
     cfg, spec = item["cfg"], item["spec"]
     tc = _tc(cfg, **spec)
-    _, w_nal = L.two_cluster_optima(tc)
+    _, w_nal = landscape.two_cluster_optima(tc)
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 13, item["index"]]))
-    G = meta_gradient_chunks(w_nal, tc.family(), InnerLoop(steps=1, alpha=tc.alpha), tc.m, cfg["grad_chunks"],
+    G = meta_gradient_batches(w_nal, tc.family(), InnerLoop(steps=1, alpha=tc.alpha), tc.K, cfg["grad_chunks"],
                              cfg["grad_tasks"], rng)
     g = G[:, 0, 0]  # the component along w_E − w_H (the others vanish by symmetry)
     return {"grad": g.mean(), "grad_se": g.std(ddof=1) / np.sqrt(g.size)}
@@ -159,9 +94,9 @@ def _random_instances(cfg):
     for i in range(n):
         alpha = rng.uniform(0.1, 2.0)
         rh, re = np.sort(rng.uniform(0.01, 1.0, 2)) / alpha
-        tc = L.TwoCluster(rng.uniform(0.05, 0.95), rh, re, alpha, rng.uniform(0, 10), rng.uniform(0.1, 3),
+        tc = landscape.TwoCluster(rng.uniform(0.05, 0.95), rh, re, alpha, rng.uniform(0, 10), rng.uniform(0.1, 3),
                           rng.uniform(0, 3), int(rng.integers(1, 10)), None, rng.uniform(0, 1), int(rng.integers(1, 6)))
-        r = L.two_cluster(tc)
+        r = landscape.two_cluster(tc)
         gain[i], bound[i], ok[i] = r.gain, r.bound, r.bound_applies
     return {"gain": gain, "bound": bound, "applies": ok}
 
@@ -182,16 +117,16 @@ def _specs(cfg):
         out.append(("B_small", dict(rho_hard=ratio * rE, rho_easy=rE)))
     for ratio in _below_one(cfg["ratios"]):  # at alpha*rho_E = 1 = alpha*rho_H both clusters are solved exactly
         out.append(("B1", dict(rho_hard=ratio / cfg["alpha"], rho_easy=1.0 / cfg["alpha"])))
-    for m in cfg["shots"]:
-        out.append(("C", dict(rho_easy=1.0 / cfg["alpha"], m=m)))
+    for m in cfg["Ks"]:
+        out.append(("C", dict(rho_easy=1.0 / cfg["alpha"], K=m)))
     for rho_e in (1.0 / cfg["alpha"], rE):
         for R in cfg["radii_easy"]:
             out.append(("D", dict(rho_easy=rho_e, radius_easy=R)))
     for k in cfg["steps"]:
         out.append(("E", dict(rho_easy=cfg["rho_easy_k"], steps=k)))
-        if k <= L.MAX_SAME_BATCH_STEPS:
-            out.append(("E_same", dict(rho_easy=cfg["rho_easy_k"], steps=k, m=cfg["m_steps"])))
-        out.append(("E_fresh", dict(rho_easy=cfg["rho_easy_k"], steps=k, m=cfg["m_steps"], sampling="fresh")))
+        if k <= landscape.MAX_SAME_BATCH_STEPS:
+            out.append(("E_same", dict(rho_easy=cfg["rho_easy_k"], steps=k, K=cfg["K_steps"])))
+        out.append(("E_fresh", dict(rho_easy=cfg["rho_easy_k"], steps=k, K=cfg["K_steps"], sampling="fresh")))
     return out
 
 
@@ -201,7 +136,7 @@ SMALL_RATIO = 0.02
 def _peak_ratio(cfg):
     """The hardness ratio maximising the closed-form gain (panel B, alpha*rho_E < 1), on a fine grid."""
     grid = np.linspace(SMALL_RATIO, 1.0, 197)
-    return float(grid[np.argmax([L.two_cluster(_tc(cfg, rho_hard=q * cfg["rho_easy"])).gain for q in grid])])
+    return float(grid[np.argmax([landscape.two_cluster(_tc(cfg, rho_hard=q * cfg["rho_easy"])).gain for q in grid])])
 
 
 def _below_one(ratios):
@@ -209,11 +144,11 @@ def _below_one(ratios):
 
 
 def _grad_specs(cfg):
-    m, rE = cfg["grad_shots"], cfg["rho_easy"]
+    m, rE = cfg["grad_K"], cfg["rho_easy"]
     return [
-        ("equal hardness", dict(rho_hard=rE, rho_easy=rE, m=m)),
-        ("D = 0", dict(rho_hard=cfg["rho_hard"], distance=0.0, m=m)),
-        ("contrast", dict(rho_hard=cfg["rho_hard"], m=m)),
+        ("equal hardness", dict(rho_hard=rE, rho_easy=rE, K=m)),
+        ("D = 0", dict(rho_hard=cfg["rho_hard"], distance=0.0, K=m)),
+        ("contrast", dict(rho_hard=cfg["rho_hard"], K=m)),
     ]
 
 
@@ -238,39 +173,39 @@ def _curves(cfg):
     """Closed-form curves for the figure and the formula checks."""
     rE, RH, a = cfg["rho_easy"], cfg["radius_hard"], cfg["alpha"]
     D = np.linspace(0.0, 10.0, 101)
-    A = np.array([[L.two_cluster(_tc(cfg, rho_hard=r * rE, distance=x * RH)).gain for x in D] for r in cfg["ratios"]])
-    A_bound = np.array([[L.two_cluster(_tc(cfg, rho_hard=r * rE, distance=x * RH)).bound for x in D]
+    A = np.array([[landscape.two_cluster(_tc(cfg, rho_hard=r * rE, distance=x * RH)).gain for x in D] for r in cfg["ratios"]])
+    A_bound = np.array([[landscape.two_cluster(_tc(cfg, rho_hard=r * rE, distance=x * RH)).bound for x in D]
                         for r in cfg["ratios"]])
-    A_limit = np.array([L.two_cluster(_tc(cfg, rho_hard=r * rE)).gain_limit for r in _below_one(cfg["ratios"])])
-    far = np.array([L.two_cluster(_tc(cfg, rho_hard=r * rE, distance=1e4 * RH)).gain for r in _below_one(cfg["ratios"])])
+    A_limit = np.array([landscape.two_cluster(_tc(cfg, rho_hard=r * rE)).gain_limit for r in _below_one(cfg["ratios"])])
+    far = np.array([landscape.two_cluster(_tc(cfg, rho_hard=r * rE, distance=1e4 * RH)).gain for r in _below_one(cfg["ratios"])])
     ratio = np.linspace(0.02, 1.0, 99)
     ratio = np.unique(np.concatenate([ratio, [_peak_ratio(cfg)]]))
-    B = {"rho_e_0": np.array([L.two_cluster(_tc(cfg, rho_hard=q * rE)).gain for q in ratio]),
-         "rho_e_1": np.array([L.two_cluster(_tc(cfg, rho_hard=q / a, rho_easy=1.0 / a)).gain for q in ratio[:-1]])}
-    B_bound = np.array([L.two_cluster(_tc(cfg, rho_hard=q / a, rho_easy=1.0 / a)).bound for q in ratio[:-1]])
-    B_radius = np.array([L.two_cluster(_tc(cfg, radius_hard=RH * s, distance=cfg["distance"] * RH)).gain
+    B = {"rho_e_0": np.array([landscape.two_cluster(_tc(cfg, rho_hard=q * rE)).gain for q in ratio]),
+         "rho_e_1": np.array([landscape.two_cluster(_tc(cfg, rho_hard=q / a, rho_easy=1.0 / a)).gain for q in ratio[:-1]])}
+    B_bound = np.array([landscape.two_cluster(_tc(cfg, rho_hard=q / a, rho_easy=1.0 / a)).bound for q in ratio[:-1]])
+    B_radius = np.array([landscape.two_cluster(_tc(cfg, radius_hard=RH * s, distance=cfg["distance"] * RH)).gain
                          for s in np.linspace(0.25, 4.0, 16)])
     m = np.unique(np.round(np.geomspace(1, 2000 * cfg["d"], 80)).astype(int))
-    C = np.array([L.two_cluster(_tc(cfg, rho_easy=1.0 / a, m=int(x))).gain for x in m])
-    C_pop = L.two_cluster(_tc(cfg, rho_easy=1.0 / a)).gain
+    C = np.array([landscape.two_cluster(_tc(cfg, rho_easy=1.0 / a, K=int(x))).gain for x in m])
+    C_pop = landscape.two_cluster(_tc(cfg, rho_easy=1.0 / a)).gain
     R = np.linspace(0.0, 4.0, 41)
-    Dc = {f"rho_e_{i}": np.array([L.two_cluster(_tc(cfg, rho_easy=re, radius_easy=x)).gain for x in R])
+    Dc = {f"rho_e_{i}": np.array([landscape.two_cluster(_tc(cfg, rho_easy=re, radius_easy=x)).gain for x in R])
           for i, re in enumerate((1.0 / a, rE))}
     ks = np.arange(1, max(cfg["steps"]) + 1)
     rk = cfg["rho_easy_k"]
-    E_pop = np.array([L.two_cluster(_tc(cfg, rho_easy=rk, steps=int(k))).gain for k in ks])
-    E_fresh = np.array([L.two_cluster(_tc(cfg, rho_easy=rk, steps=int(k), m=cfg["m_steps"], sampling="fresh")).gain
+    E_pop = np.array([landscape.two_cluster(_tc(cfg, rho_easy=rk, steps=int(k))).gain for k in ks])
+    E_fresh = np.array([landscape.two_cluster(_tc(cfg, rho_easy=rk, steps=int(k), K=cfg["K_steps"], sampling="fresh")).gain
                         for k in ks])
-    E_same = np.array([L.two_cluster(_tc(cfg, rho_easy=rk, steps=int(k), m=cfg["m_steps"])).gain
-                       for k in ks[ks <= L.MAX_SAME_BATCH_STEPS]])
-    E_bound = L.two_cluster(_tc(cfg, rho_easy=rk)).bound
-    E_k_large = L.two_cluster(_tc(cfg, rho_easy=rk, steps=200)).gain
+    E_same = np.array([landscape.two_cluster(_tc(cfg, rho_easy=rk, steps=int(k), K=cfg["K_steps"])).gain
+                       for k in ks[ks <= landscape.MAX_SAME_BATCH_STEPS]])
+    E_bound = landscape.two_cluster(_tc(cfg, rho_easy=rk)).bound
+    E_k_large = landscape.two_cluster(_tc(cfg, rho_easy=rk, steps=200)).gain
     # P2 by formula: equal hardness (any D, m, k) and D = 0 (any hardness) give gain 1
-    eq = [L.two_cluster(_tc(cfg, rho_hard=re, rho_easy=re, distance=x * RH, m=m, steps=k)).gain
+    eq = [landscape.two_cluster(_tc(cfg, rho_hard=re, rho_easy=re, distance=x * RH, K=m, steps=k)).gain
           for re in (rE, 0.3) for x in (0.5, 4.0, 10.0) for m in (None, 3, 50) for k in (1, 2)]
-    d0 = [L.two_cluster(_tc(cfg, rho_hard=r * rE, distance=0.0, m=m, steps=k)).gain
+    d0 = [landscape.two_cluster(_tc(cfg, rho_hard=r * rE, distance=0.0, K=m, steps=k)).gain
           for r in (0.05, 0.3, 0.7) for m in (None, 3, 50) for k in (1, 2)]
-    m_star = L.coincidence_shots(cfg["rho_hard"], 1.0 / a, a, cfg["d"])
+    m_star = landscape.coincidence_shots(cfg["rho_hard"], 1.0 / a, a, cfg["d"])
     return {"m_star": m_star, "peak_ratio": _peak_ratio(cfg), "D": D, "A": A, "A_bound": A_bound, "A_limit": A_limit, "A_far": far, "ratio": ratio, "B": B,
             "B_bound": B_bound, "B_radius": B_radius, "m": m, "C": C, "C_pop": C_pop, "R": R, "D_panel": Dc,
             "k": ks, "E_pop": E_pop, "E_fresh": E_fresh, "E_same": E_same, "E_bound": E_bound, "E_k_large": E_k_large,
@@ -308,7 +243,7 @@ def plot(res, cfg):
     # C: gain vs m/d
     ax = axes[2]
     ax.plot(cur["m"] / cfg["d"], cur["C"], color=C[0], label="closed form, m-sample inner step")
-    plotting.errorbars(ax, np.array(cfg["shots"]) / cfg["d"], res["C"]["gain_mc"], res["C"]["gain_se"], color=C[0],
+    plotting.errorbars(ax, np.array(cfg["Ks"]) / cfg["d"], res["C"]["gain_mc"], res["C"]["gain_se"], color=C[0],
                        k=2, label="Monte Carlo (±2 SE)")
     ax.axhline(cur["C_pop"], color="k", ls="--", lw=1, label="population gradients (= bound)")
     ax.axvline(cur["m_star"] / cfg["d"], color="gray", ls=":", lw=1, label="m*: w_MAML = w_NAL")
@@ -328,10 +263,10 @@ def plot(res, cfg):
     ks = np.array(cfg["steps"])
     ax.plot(cur["k"], cur["E_pop"], color=C[0], label="population gradients")
     plotting.errorbars(ax, ks, res["E"]["gain_mc"], res["E"]["gain_se"], color=C[0], k=2)
-    ax.plot(cur["k"], cur["E_fresh"], color=C[1], label=f"m={cfg['m_steps']}, fresh batch per step")
+    ax.plot(cur["k"], cur["E_fresh"], color=C[1], label=f"K={cfg['K_steps']}, fresh batch per step")
     plotting.errorbars(ax, ks, res["E_fresh"]["gain_mc"], res["E_fresh"]["gain_se"], color=C[1], k=2)
-    ks_same = ks[ks <= L.MAX_SAME_BATCH_STEPS]
-    ax.plot(cur["k"][: len(cur["E_same"])], cur["E_same"], color=C[2], label=f"m={cfg['m_steps']}, one batch (engine)")
+    ks_same = ks[ks <= landscape.MAX_SAME_BATCH_STEPS]
+    ax.plot(cur["k"][: len(cur["E_same"])], cur["E_same"], color=C[2], label=f"K={cfg['K_steps']}, one batch (engine)")
     plotting.errorbars(ax, ks_same, res["E_same"]["gain_mc"], res["E_same"]["gain_se"], color=C[2], k=2)
     ax.axhline(cur["E_bound"], color="k", ls="--", lw=1, label="bound 1+s_E²D²/R_H²")
     ax.set(xlabel="inner steps k", ylabel="gain", title=f"E: adaptation steps (αρ_E={cfg['alpha'] * cfg['rho_easy_k']:g})")
@@ -437,12 +372,12 @@ def checks(res, cfg):
                      np.hypot(B["gain_se"][0], B["gain_se"][nr - 1])))
     # P6: collapse at m <~ d
     Cp, pop = res["C"], cur["C_pop"]
-    shots = np.array(cfg["shots"])
+    shots = np.array(cfg["Ks"])
     jd = int(np.argmin(np.abs(shots - cfg["d"])))
     half = 1.0 + 0.5 * (pop - 1.0)
-    out.append(below(f"P6 formula: gain at m={shots[jd]} (d={cfg['d']}) below 1 + (pop. gain - 1)/2", half,
+    out.append(below(f"P6 formula: gain at K={shots[jd]} (d={cfg['d']}) below 1 + (pop. gain - 1)/2", half,
                      Cp["gain"][jd], 0.0))
-    out.append(below(f"P6 MC: gain at m={shots[jd]} below 1 + (pop. gain - 1)/2", half, Cp["gain_mc"][jd], Cp["gain_se"][jd]))
+    out.append(below(f"P6 MC: gain at K={shots[jd]} below 1 + (pop. gain - 1)/2", half, Cp["gain_mc"][jd], Cp["gain_se"][jd]))
     ms = cur["m_star"]
     big, tiny = cur["m"] >= ms, cur["m"] <= ms
     out.append(holds(f"P6 formula: gain increasing in m for m >= m* = {ms:.3g} (where w_MAML = w_NAL)",
@@ -451,9 +386,9 @@ def checks(res, cfg):
                      bool(np.all(np.diff(cur["C"][tiny]) < 0)), float(np.max(np.diff(cur["C"][tiny]))), 0.0,
                      "max diff < 0"))
     if shots[0] < ms and jd > 0:
-        out.append(above(f"P6 MC: non-monotone: gain(m={shots[0]}) - gain(m={shots[jd]}) > 0", 0.0,
+        out.append(above(f"P6 MC: non-monotone: gain(K={shots[0]}) - gain(K={shots[jd]}) > 0", 0.0,
                          Cp["gain_mc"][0] - Cp["gain_mc"][jd], np.hypot(Cp["gain_se"][0], Cp["gain_se"][jd])))
-    out.append(above(f"P6 MC: gain(m={shots[-1]}) - gain(m={shots[jd]}) > 0", 0.0,
+    out.append(above(f"P6 MC: gain(K={shots[-1]}) - gain(K={shots[jd]}) > 0", 0.0,
                      Cp["gain_mc"][-1] - Cp["gain_mc"][jd], np.hypot(Cp["gain_se"][-1], Cp["gain_se"][jd])))
     # P7: the gain grows with k toward the bound (population)
     Ep = cur["E_pop"]
@@ -466,13 +401,13 @@ def checks(res, cfg):
                      E["gain_mc"][-1] - E["gain_mc"][0], np.hypot(E["gain_se"][-1], E["gain_se"][0])))
     # with an m-sample gradient per step the noise accumulates: the gain need not keep growing with k
     Ef, kf = cur["E_fresh"], int(np.argmax(cur["E_fresh"]))
-    out.append(holds(f"P7 finding (formula): with m={cfg['m_steps']} fresh batches the gain peaks at k={cur['k'][kf]} "
+    out.append(holds(f"P7 finding (formula): with K={cfg['K_steps']} fresh batches the gain peaks at k={cur['k'][kf]} "
                      f"then falls (at k={cur['k'][-1]}: {Ef[-1]:.3g})", bool(kf < Ef.size - 1), float(Ef[kf]),
                      float(Ef[-1]), "peak before the last k"))
     Fm = res["E_fresh"]
     j = int(np.argmax(Fm["gain"]))  # the closed-form peak among the simulated k
     if j < len(cfg["steps"]) - 1:
-        out.append(above(f"P7 finding (MC): gain(k={cfg['steps'][j]}) - gain(k={cfg['steps'][-1]}) > 0 (m={cfg['m_steps']}, fresh)",
+        out.append(above(f"P7 finding (MC): gain(k={cfg['steps'][j]}) - gain(k={cfg['steps'][-1]}) > 0 (K={cfg['K_steps']}, fresh)",
                          0.0, Fm["gain_mc"][j] - Fm["gain_mc"][-1], np.hypot(Fm["gain_se"][j], Fm["gain_se"][-1])))
     # P8: R_E has no effect when alpha rho_E = 1 and lowers the gain otherwise
     Dd = cur["D_panel"]["rho_e_0"]

@@ -3,7 +3,7 @@
 Hard tasks (small, anisotropic input covariance) have tightly packed optima; easy tasks
 (large covariance) are spread out around another centre.  The closed-form optima
 (:mod:`linmeta.theory.landscape`) are marked, with the MAML optimum's path as the number
-of inner samples m grows.  NAL sits near the easy centre; MAML (and FO-MAML) near the hard one.
+of support shots K grows.  NAL sits near the easy centre; MAML (and FO-MAML) near the hard one.
 
 Monte Carlo: at each closed-form optimum the engine's exact meta-gradient
 (:func:`linmeta.meta_value_and_grad`; second order for MAML, ``first_order`` for FO-MAML,
@@ -17,14 +17,14 @@ import numpy as np
 
 from .. import GaussianRegression, InnerLoop, TaskMixture
 from .. import as_generator
-from ..theory import landscape as L
+from ..sim.montecarlo import excess_samples, meta_gradient_batches
+from ..theory import landscape
 from . import plotting
 from .base import Experiment, Param, above, close_se, small
-from .collins_gain import excess_samples, meta_gradient_chunks
 
 PARAMS = {
     "alpha": Param(float, 1.0, 1.0, low=1e-3, high=5.0, help="inner step size"),
-    "shots": Param(int, 20, 20, low=1, help="inner samples m"),
+    "K": Param(int, 20, 20, low=1, help="support shots K"),
     "p_hard": Param(float, 0.5, 0.5, low=0.01, high=0.99, help="probability of a hard task"),
     "distance": Param(float, 3.0, 3.0, low=0.0, help="distance between the centres"),
     "radius_hard": Param(float, 0.3, 0.3, low=0.0, help="spread of the hard optima (E|.|^2 = R^2)"),
@@ -58,12 +58,12 @@ def _family(cfg, shared_cov: bool = False) -> TaskMixture:
 
 
 def _optima(cfg, fam):
-    a, m = cfg["alpha"], cfg["shots"]
-    out = {"nal": L.nal_optimum(fam)}
+    a, m = cfg["alpha"], cfg["K"]
+    out = {"nal": landscape.nal_optimum(fam)}
     for k in cfg["steps"]:
-        out[f"maml_k{k}"] = L.maml_optimum(fam, a, k, m)
-        out[f"fo_k{k}"] = L.fo_maml_optimum(fam, a, k, m)
-    out["maml_pop"] = L.maml_optimum(fam, a, 1, None)
+        out[f"maml_k{k}"] = landscape.maml_optimum(fam, m, a, k)
+        out[f"fo_k{k}"] = landscape.fo_maml_optimum(fam, m, a, k)
+    out["maml_pop"] = landscape.maml_optimum(fam, None, a, 1)
     return out
 
 
@@ -75,9 +75,9 @@ def _grad_piece(item):
         rule, m = InnerLoop(steps=0, alpha=cfg["alpha"]), None
     else:
         k = int(name.split("_k")[1])
-        rule, m = InnerLoop(steps=k, alpha=cfg["alpha"], first_order=name.startswith("fo")), cfg["shots"]
+        rule, m = InnerLoop(steps=k, alpha=cfg["alpha"], first_order=name.startswith("fo")), cfg["K"]
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 23, item["index"]]))
-    G = meta_gradient_chunks(W, fam, rule, m, cfg["chunks"], cfg["tasks"], rng)[:, 0, :]
+    G = meta_gradient_batches(W, fam, rule, m, cfg["chunks"], cfg["tasks"], rng)[:, 0, :]
     return {"mean": G.mean(0), "se": G.std(0, ddof=1) / np.sqrt(G.shape[0])}
 
 
@@ -87,8 +87,8 @@ def _excess_piece(item):
     opt = _optima(cfg, fam)
     inits = np.stack([opt["nal"], opt[f"maml_k{k}"], opt[f"fo_k{k}"]])
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 29, k]))
-    ex = excess_samples(inits, fam, cfg["alpha"], k, cfg["shots"], cfg["mc_tasks"], rng)
-    theory = L.expected_excess_risk(inits, fam, cfg["alpha"], k, cfg["shots"])
+    ex = excess_samples(inits, fam, cfg["alpha"], k, cfg["K"], cfg["mc_tasks"], rng)
+    theory = landscape.expected_excess_risk(inits, fam, cfg["K"], cfg["alpha"], k)
     diff = ex[0] - ex[1]  # paired: same tasks and support sets
     return {"mc": ex.mean(1), "se": ex.std(1, ddof=1) / np.sqrt(ex.shape[1]), "theory": theory,
             "diff": diff.mean(), "diff_se": diff.std(ddof=1) / np.sqrt(diff.size)}
@@ -116,7 +116,7 @@ def run(cfg, ctx):
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 31]))
     tasks, labels = fam.sample_tasks(cfg["scatter"], rng, return_labels=True)
     ms = np.unique(np.round(np.geomspace(1, 2000, 40)).astype(int))
-    path = np.array([L.maml_optimum(fam, cfg["alpha"], 1, int(m))[0] for m in ms])
+    path = np.array([landscape.maml_optimum(fam, int(m), cfg["alpha"], 1)[0] for m in ms])
     lo, hi = -2.0, cfg["distance"] + 2.5
     g = np.linspace(lo, hi, 61)
     grid = np.stack(np.meshgrid(g, g), -1)[..., None, :]  # (61, 61, 1, 2)
@@ -127,12 +127,12 @@ def run(cfg, ctx):
         "excess_mc": np.array([p["mc"] for p in ex]), "excess_se": np.array([p["se"] for p in ex]),
         "excess_theory": np.array([p["theory"] for p in ex]),
         "gain_diff": np.array([p["diff"] for p in ex]), "gain_diff_se": np.array([p["diff_se"] for p in ex]),
-        "shared": {"maml": L.maml_optimum(fam_s, cfg["alpha"], 1, cfg["shots"])[0], "nal": L.nal_optimum(fam_s)[0],
-                   "fo": L.fo_maml_optimum(fam_s, cfg["alpha"], 2, cfg["shots"])[0], "mean": mean_s[0]},
+        "shared": {"maml": landscape.maml_optimum(fam_s, cfg["K"], cfg["alpha"], 1)[0], "nal": landscape.nal_optimum(fam_s)[0],
+                   "fo": landscape.fo_maml_optimum(fam_s, cfg["K"], cfg["alpha"], 2)[0], "mean": mean_s[0]},
         "scatter": tasks.w_star[:, 0, :], "labels": labels, "path_m": ms, "path": path,
-        "grid": g, "maml_surface": L.expected_excess_risk(grid, fam, cfg["alpha"], 1, cfg["shots"]),
-        "nal_surface": L.expected_excess_risk(grid, fam, cfg["alpha"], 0, None),
-        "gain": {f"k{k}": L.gain(fam, cfg["alpha"], k, cfg["shots"]) for k in cfg["steps"]},
+        "grid": g, "maml_surface": landscape.expected_excess_risk(grid, fam, cfg["K"], cfg["alpha"], 1),
+        "nal_surface": landscape.expected_excess_risk(grid, fam, None, cfg["alpha"], 0),
+        "gain": {f"k{k}": landscape.gain(fam, cfg["K"], cfg["alpha"], k) for k in cfg["steps"]},
     }
 
 
@@ -148,11 +148,11 @@ def plot(res, cfg):
     ax.plot(*res["path"].T, "-", color="k", lw=1, label="w_MAML(m), m = 1 … 2000")
     o = res["optima"]
     ax.plot(*o["nal"], "s", color=C[1], ms=9, mec="k", label="w_NAL")
-    ax.plot(*o["maml_k1"], "*", color=C[2], ms=14, mec="k", label=f"w_MAML (k=1, m={cfg['shots']})")
-    ax.plot(*o["fo_k1"], "D", color=C[4], ms=7, mec="k", label=f"w_FO-MAML (k=1, m={cfg['shots']})")
+    ax.plot(*o["maml_k1"], "*", color=C[2], ms=14, mec="k", label=f"w_MAML (k=1, K={cfg['K']})")
+    ax.plot(*o["fo_k1"], "D", color=C[4], ms=7, mec="k", label=f"w_FO-MAML (k=1, K={cfg['K']})")
     ax.plot(*o["maml_pop"], "P", color=C[5], ms=9, mec="k", label="w_MAML (population step)")
     if "maml_k2" in o:
-        ax.plot(*o["maml_k2"], "*", color=C[6], ms=11, mec="k", label=f"w_MAML (k=2, m={cfg['shots']})")
+        ax.plot(*o["maml_k2"], "*", color=C[6], ms=11, mec="k", label=f"w_MAML (k=2, K={cfg['K']})")
     ax.set(xlabel="w[0]", ylabel="w[1]", title="task optima, optima of each objective\n(contours: MAML objective)")
     ax.set_aspect("equal")
     ax.legend(fontsize=6, loc="upper left")

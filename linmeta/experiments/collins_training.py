@@ -21,11 +21,11 @@ import numpy as np
 
 from .. import GaussianRegression, InnerLoop, meta_value_and_grad
 from .. import as_generator
-from ..theory import landscape as L
+from ..sim.montecarlo import excess_samples
+from ..theory import landscape
 from ..train import meta_train
 from . import plotting
 from .base import Experiment, Param, above, close_se, holds, small
-from .collins_gain import excess_samples
 
 PARAMS = {
     "d": Param(int, 5, 5, low=1, high=50, help="dimension"),
@@ -37,7 +37,7 @@ PARAMS = {
     "radius_hard": Param(float, 0.5, 0.5, low=0.0, help="R_H"),
     "radius_easy": Param(float, 1.0, 1.0, low=0.0, help="R_E"),
     "noise": Param(float, 0.3, 0.3, low=0.0, help="label noise"),
-    "shots": Param(int, 50, 50, low=1, help="support samples m of the inner step"),
+    "K": Param(int, 50, 50, low=1, help="support shots K of the inner step"),
     "runs": Param(int, 24, 64, low=2, help="independent SGD runs (run axis)"),
     "tasks_per_step": Param(int, 32, 32, low=1, help="tasks per outer step"),
     "lr": Param(float, 1.0, 1.0, low=1e-4, help="outer SGD step (both objectives) in phase 1"),
@@ -50,7 +50,7 @@ PARAMS = {
     "cond_tasks": Param(int, 8, 16, low=1, help="tasks per step in part 2"),
     "cond_steps": Param(int, 2500, 5000, low=10, help="maximum outer steps in part 2"),
     "cond_tol": Param(float, 0.1, 0.05, low=1e-6, high=0.9, help="tolerance in part 2"),
-    "hess_shots": Param(int, 10, 10, low=1, help="m for the sampled Hessian check"),
+    "hess_K": Param(int, 10, 10, low=1, help="K for the sampled Hessian check"),
     "hess_chunks": Param(int, 40, 100, low=2, help="batches for the sampled Hessian"),
     "hess_tasks": Param(int, 200, 500, low=1, help="tasks per batch for the sampled Hessian"),
 }
@@ -58,9 +58,9 @@ PARAMS = {
 EXAMPLES = {"ill": (0.1, 0.99), "well": (0.2, 0.5)}  # Σ = diag(·), research note §4
 
 
-def _tc(cfg) -> L.TwoCluster:
-    return L.TwoCluster(cfg["p_hard"], cfg["rho_hard"], cfg["rho_easy"], cfg["alpha"], cfg["distance"],
-                        cfg["radius_hard"], cfg["radius_easy"], cfg["d"], cfg["shots"], cfg["noise"])
+def _tc(cfg) -> landscape.TwoCluster:
+    return landscape.TwoCluster(cfg["p_hard"], cfg["rho_hard"], cfg["rho_easy"], cfg["alpha"], cfg["distance"],
+                        cfg["radius_hard"], cfg["radius_easy"], cfg["d"], cfg["K"], cfg["noise"])
 
 
 def _w0(cfg):
@@ -104,7 +104,7 @@ def _twocluster_piece(item):
     lrs = np.r_[np.full(cfg["steps"], cfg["lr"]), np.full(cfg["polish_steps"], cfg["polish_lr"])]
     ck = np.unique(np.r_[_checkpoints(cfg["steps"], 25), cfg["steps"] + _checkpoints(cfg["polish_steps"], 6)])
     if obj == "maml":
-        rule, K = InnerLoop(steps=1, alpha=cfg["alpha"]), cfg["shots"]
+        rule, K = InnerLoop(steps=1, alpha=cfg["alpha"]), cfg["K"]
     else:
         rule, K = InnerLoop(steps=0, alpha=cfg["alpha"]), None
     path = _train_path(W0, fam, rule, K, lrs, ck, cfg["tasks_per_step"], [cfg["seed"], 43, item["index"]])
@@ -118,7 +118,7 @@ def _gain_piece(item):
     tc = _tc(cfg)
     inits = np.array([item["nal"], item["maml"]])[:, None, :]
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 47, item["run"]]))
-    ex = excess_samples(inits, tc.family(), cfg["alpha"], 1, cfg["shots"], cfg["eval_tasks"], rng)
+    ex = excess_samples(inits, tc.family(), cfg["alpha"], 1, cfg["K"], cfg["eval_tasks"], rng)
     return {"e_nal": ex[0].mean(), "e_maml": ex[1].mean()}
 
 
@@ -129,7 +129,7 @@ def _cond_family(example):
 def _cond_piece(item):
     cfg, ex, obj = item["cfg"], item["example"], item["objective"]
     fam = _cond_family(ex)
-    h = L.hessians(fam, cfg["alpha"], 1, None)
+    h = landscape.hessians(fam, None, cfg["alpha"], 1)
     H = h.maml if obj == "maml" else h.nal
     lr = 1.0 / np.linalg.eigvalsh(H)[-1]
     R = cfg["cond_runs"]
@@ -137,7 +137,7 @@ def _cond_piece(item):
     rule = InnerLoop(steps=1 if obj == "maml" else 0, alpha=cfg["alpha"], inner_loss="population")
     # run 1.5 times the predicted iteration count (at least 50 steps, at most cond_steps)
     w0, wopt = W0[0, 0], fam.mean_task()[0]
-    pred = L.mean_gd_path(H, w0, wopt, lr, cfg["cond_steps"]) / np.linalg.norm(w0 - wopt)
+    pred = landscape.mean_gd_path(H, w0, wopt, lr, cfg["cond_steps"]) / np.linalg.norm(w0 - wopt)
     hit = np.flatnonzero(pred <= cfg["cond_tol"])
     total = int(min(cfg["cond_steps"], max(50, np.ceil(1.5 * hit[0])))) if hit.size else cfg["cond_steps"]
     ck = _checkpoints(total, 30)
@@ -164,7 +164,7 @@ def _hess_piece(item):
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 59, item["index"]]))
     W0 = np.array([[0.3, -0.2]])
     exact = _engine_hessian(W0, fam, InnerLoop(1, cfg["alpha"], inner_loss="population"), None, rng, 3)
-    Hs = np.stack([_engine_hessian(W0, fam, InnerLoop(1, cfg["alpha"]), cfg["hess_shots"], rng, cfg["hess_tasks"])
+    Hs = np.stack([_engine_hessian(W0, fam, InnerLoop(1, cfg["alpha"]), cfg["hess_K"], rng, cfg["hess_tasks"])
                    for _ in range(cfg["hess_chunks"])])
     return {"population": exact, "sampled_mean": Hs.mean(0), "sampled_se": Hs.std(0, ddof=1) / np.sqrt(len(Hs))}
 
@@ -188,8 +188,8 @@ def _first_below(dist, tol, checkpoints):
 def run(cfg, ctx):
     tc = _tc(cfg)
     fam = tc.family()
-    opt = {"maml": L.maml_optimum(fam, cfg["alpha"], 1, cfg["shots"])[0], "nal": L.nal_optimum(fam)[0]}
-    hs = L.hessians(fam, cfg["alpha"], 1, cfg["shots"])
+    opt = {"maml": landscape.maml_optimum(fam, cfg["K"], cfg["alpha"], 1)[0], "nal": landscape.nal_optimum(fam)[0]}
+    hs = landscape.hessians(fam, cfg["K"], cfg["alpha"], 1)
     H = {"maml": hs.maml, "nal": hs.nal}
     pieces = ctx.map(_twocluster_piece, [{"cfg": cfg, "objective": o, "index": i} for i, o in enumerate(("maml", "nal"))],
                      desc="collins_training SGD")
@@ -203,21 +203,21 @@ def run(cfg, ctx):
         mean, se = path.mean(1), path.std(1, ddof=1) / np.sqrt(path.shape[1])
         ph1 = ck <= cfg["steps"]
         e0 = np.linalg.norm(w0 - opt[o])
-        pred_full = L.mean_gd_path(H[o], w0, opt[o], cfg["lr"], cfg["steps"])
+        pred_full = landscape.mean_gd_path(H[o], w0, opt[o], cfg["lr"], cfg["steps"])
         res[o] = {"checkpoints": ck, "mean": mean, "se": se, "pred": pred, "final": path[-1],
                   "dist_mean": np.linalg.norm(mean - opt[o], axis=1) / e0,
                   "dist_pred_full": pred_full / e0,
                   "iters_measured": _first_below(np.linalg.norm(mean[ph1] - opt[o], axis=1) / e0, tol, ck[ph1]),
                   "iters_predicted": float(np.argmax(pred_full / e0 <= tol)) if np.any(pred_full / e0 <= tol) else float("inf"),
-                  "iters_worst_case": L.gd_iterations(H[o], tol, cfg["lr"])}
+                  "iters_worst_case": landscape.gd_iterations(H[o], tol, cfg["lr"])}
     fm, fn = res["maml"]["final"], res["nal"]["final"]
     g = ctx.map(_gain_piece, [{"cfg": cfg, "run": r, "nal": fn[r].tolist(), "maml": fm[r].tolist()}
                               for r in range(cfg["runs"])], desc="collins_training achieved gain")
     e_nal, e_maml = np.array([x["e_nal"] for x in g]), np.array([x["e_maml"] for x in g])
     res["achieved"] = {"gain_runs": e_nal / e_maml, "e_nal": e_nal, "e_maml": e_maml,
-                       "gain_closed_form_at_learned": L.expected_excess_risk(fn[:, None, :], fam, cfg["alpha"], 1, cfg["shots"])
-                       / L.expected_excess_risk(fm[:, None, :], fam, cfg["alpha"], 1, cfg["shots"]),
-                       "gain_formula": L.two_cluster(tc).gain}
+                       "gain_closed_form_at_learned": landscape.expected_excess_risk(fn[:, None, :], fam, cfg["K"], cfg["alpha"], 1)
+                       / landscape.expected_excess_risk(fm[:, None, :], fam, cfg["K"], cfg["alpha"], 1),
+                       "gain_formula": landscape.two_cluster(tc).gain}
     # part 2: conditioning
     items = [{"cfg": cfg, "example": e, "objective": o, "index": i}
              for i, (e, o) in enumerate((e, o) for e in EXAMPLES for o in ("maml", "nal"))]
@@ -227,7 +227,7 @@ def run(cfg, ctx):
     cond = {}
     for it, p in zip(items, cp):
         fam_c = _cond_family(it["example"])
-        h = L.hessians(fam_c, cfg["alpha"], 1, None)
+        h = landscape.hessians(fam_c, None, cfg["alpha"], 1)
         Hc = h.maml if it["objective"] == "maml" else h.nal
         wopt = fam_c.mean_task()[0]
         w0c = np.array([-1.0, 1.5])
@@ -235,7 +235,7 @@ def run(cfg, ctx):
         pred = _predicted(Hc, w0c, wopt, np.full(int(ck[-1]), p["lr"]), ck)
         mean = path.mean(1)
         e0 = np.linalg.norm(w0c - wopt)
-        full = L.mean_gd_path(Hc, w0c, wopt, p["lr"], cfg["cond_steps"]) / e0
+        full = landscape.mean_gd_path(Hc, w0c, wopt, p["lr"], cfg["cond_steps"]) / e0
         cond[f"{it['example']}_{it['objective']}"] = {
             "checkpoints": ck, "mean": mean, "se": path.std(1, ddof=1) / np.sqrt(path.shape[1]), "pred": pred,
             "dist_mean": np.linalg.norm(mean - wopt, axis=1) / e0, "dist_pred_full": full,
@@ -244,8 +244,8 @@ def run(cfg, ctx):
             "kappa": h.kappa_maml if it["objective"] == "maml" else h.kappa_nal, "lr": p["lr"]}
     for e, p in zip(EXAMPLES, hp):
         fam_c = _cond_family(e)
-        cond[f"{e}_hessian"] = dict(p, formula_population=L.hessians(fam_c, cfg["alpha"], 1, None).maml,
-                                    formula_sampled=L.hessians(fam_c, cfg["alpha"], 1, cfg["hess_shots"]).maml)
+        cond[f"{e}_hessian"] = dict(p, formula_population=landscape.hessians(fam_c, None, cfg["alpha"], 1).maml,
+                                    formula_sampled=landscape.hessians(fam_c, cfg["hess_K"], cfg["alpha"], 1).maml)
     res["cond"] = cond
     return res
 
@@ -347,7 +347,7 @@ def checks(res, cfg):
                          1e-10))
         z = np.abs(h["sampled_mean"] - h["formula_sampled"]) / h["sampled_se"]
         i = np.unravel_index(int(np.argmax(z)), z.shape)
-        out.append(close_se(f"P9 Σ=diag{EXAMPLES[ex]}: sampled engine MAML Hessian (m={cfg['hess_shots']}) = E[A^(m)] (worst entry)",
+        out.append(close_se(f"P9 Σ=diag{EXAMPLES[ex]}: sampled engine MAML Hessian (K={cfg['hess_K']}) = E[A^(K)] (worst entry)",
                             h["formula_sampled"][i], h["sampled_mean"][i], h["sampled_se"][i],
                             k=family_k(z.size, cfg["hess_chunks"] - 1)))
         for o in ("maml", "nal"):

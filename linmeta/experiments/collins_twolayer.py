@@ -1,6 +1,6 @@
 """Collins et al., two-layer networks: does the gain of MAML over NAL follow the linear trends?
 
-A two-layer ReLU or tanh network ``f(x) = aᵀσ(Wx)`` (:mod:`linmeta.nonlinear`) is meta-trained by
+A two-layer ReLU or tanh network ``f(x) = aᵀσ(Wx)`` (:mod:`linmeta.twolayer`) is meta-trained by
 MAML (one inner step, exact second-order meta-gradient) and by NAL, each by L-BFGS on one fixed
 set of sampled tasks, on easy/hard mixtures of teacher networks.  Hard teachers lie within
 ``R_H`` (in parameter space) of ``θ_H`` and see inputs ``x ~ N(0, ρ_H I)``; easy ones within
@@ -15,7 +15,7 @@ risk after one K-shot step on fresh tasks) is averaged over replicates and its s
 is their spread (training-set and Monte Carlo variability together).
 
 Reference curve: the linear theory applied to the network linearised at the landscape centre
-(:func:`linmeta.nonlinear.linearised_curvatures`, :func:`landscape.quadratic_gain`) — the limit
+(:func:`linmeta.twolayer.linearised_curvatures`, :func:`landscape.quadratic_gain`) — the limit
 for a model whose adaptation geometry is fixed.  The network is not such a model: rescaling a
 hidden unit (``W_i → cW_i``, ``a_i → a_i/c``) leaves f (nearly, for tanh) unchanged but rescales
 its gradient, so MAML can learn its own per-unit inner step.  To separate a global step-size
@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nonlinear as nl
+from .. import twolayer as nl
 from .. import as_generator
-from ..theory import landscape as L
+from ..theory import landscape
 from . import plotting
 from .base import Experiment, Param, above, as_finding, close_se
 
@@ -49,11 +49,11 @@ PARAMS = {
     "distance": Param(float, 8.0, 8.0, low=0.0, help="D/R_H of the hardness sweep"),
     "ratios": Param("floats", (0.2, 1.0), (0.1, 0.2, 0.35, 0.5, 0.75, 1.0), low=1e-3, high=1.0,
                     help="rho_H/rho_E values"),
-    "shots": Param(int, 16, 16, low=1, help="support samples K"),
+    "K": Param(int, 16, 16, low=1, help="support samples K"),
     "query": Param(int, 16, 16, low=1, help="query samples in training"),
     "train_tasks": Param(int, 256, 1024, low=2, help="fixed training tasks per replicate (L-BFGS)"),
     "iters": Param(int, 300, 600, low=1, help="L-BFGS iterations"),
-    "ridge": Param(float, 1e-4, 1e-4, low=0.0, help="proximal weight (both objectives), see nonlinear.meta_train"),
+    "ridge": Param(float, 1e-4, 1e-4, low=0.0, help="proximal weight (both objectives), see linmeta.twolayer.meta_train_two_layer"),
     "eval_tasks": Param(int, 1000, 4000, low=10, help="test tasks per replicate (Monte Carlo)"),
     "eval_query": Param(int, 100, 200, low=1, help="noise-free query inputs per test task"),
     "tune_tasks": Param(int, 400, 2000, low=10, help="tasks for tuning NAL's inner step"),
@@ -113,22 +113,22 @@ def _setting(cfg, ratio, dist, act):
 def _replicate(cfg, mix, th_H, th_E, alpha, seed):
     """Train MAML and NAL on one fixed task set and measure their excess risks on fresh tasks."""
     h, d = cfg["width"], cfg["d"]
-    rule = nl.MetaRule(1, alpha)
+    rule = nl.TwoLayerRule(1, alpha)
     start = _unflat(cfg["p_hard"] * th_H + (1 - cfg["p_hard"]) * th_E, h, d)
-    kw = dict(K=cfg["shots"], Q=cfg["query"], tasks=cfg["train_tasks"], iters=cfg["iters"], ridge=cfg["ridge"])
-    maml = nl.meta_train(*start, mix, rule, seed=np.random.SeedSequence(seed + [1]), **kw)
-    nal = nl.meta_train(*start, mix, nl.NAL, seed=np.random.SeedSequence(seed + [1]), **kw)
-    ev = dict(K=cfg["shots"], Q=cfg["eval_query"])
+    kw = dict(K=cfg["K"], Q=cfg["query"], tasks=cfg["train_tasks"], iters=cfg["iters"], ridge=cfg["ridge"])
+    maml = nl.meta_train_two_layer(*start, mix, rule, seed=np.random.SeedSequence(seed + [1]), **kw)
+    nal = nl.meta_train_two_layer(*start, mix, nl.TWO_LAYER_NAL, seed=np.random.SeedSequence(seed + [1]), **kw)
+    ev = dict(K=cfg["K"], Q=cfg["eval_query"])
     # tune NAL's inner step on separate tasks
     tune = mix.sample_tasks(cfg["tune_tasks"], np.random.SeedSequence(seed + [2]))
-    tuned = [nl.post_adaptation_excess([(nal.W, nal.a)], tune, nl.MetaRule(1, s * alpha),
+    tuned = [nl.post_adaptation_excess([(nal.W, nal.a)], tune, nl.TwoLayerRule(1, s * alpha),
                                        rng=np.random.SeedSequence(seed + [3]), **ev)[0].mean() for s in cfg["alpha_grid"]]
     s_best = cfg["alpha_grid"][int(np.argmin(tuned))]
     # test tasks: every evaluation below sees the same support and query draws (same seed)
     test = mix.sample_tasks(cfg["eval_tasks"], np.random.SeedSequence(seed + [4]))
     ex = nl.post_adaptation_excess([(nal.W, nal.a), (maml.W, maml.a)], test, rule,
                                    rng=np.random.SeedSequence(seed + [5]), **ev)
-    ex_tuned = nl.post_adaptation_excess([(nal.W, nal.a)], test, nl.MetaRule(1, s_best * alpha),
+    ex_tuned = nl.post_adaptation_excess([(nal.W, nal.a)], test, nl.TwoLayerRule(1, s_best * alpha),
                                          rng=np.random.SeedSequence(seed + [5]), **ev)[0]
     return {"gain": ex[0].mean() / ex[1].mean(), "gain_tuned": ex_tuned.mean() / ex[1].mean(), "alpha_best": s_best,
             "e_nal": ex[0].mean(), "e_maml": ex[1].mean(),
@@ -153,11 +153,11 @@ def _piece(item):
     # the linear theory for the network linearised at the centre of the landscape
     centre = _unflat(cfg["p_hard"] * th_H + (1 - cfg["p_hard"]) * th_E, h, d)
     p = h * (d + 1)
-    curv = [nl.linearised_curvatures(*centre, r, alpha, cfg["shots"], noise=cfg["noise"], activation=act,
+    curv = [nl.linearised_curvatures(*centre, r, alpha, cfg["K"], noise=cfg["noise"], activation=act,
                                      samples=cfg["lin_samples"], rng=np.random.SeedSequence(seed + [6]))
             for r in (ratio * cfg["rho_easy"], cfg["rho_easy"])]
     R_H, R_E = cfg["radius_hard"], cfg["radius_ratio"] * cfg["radius_hard"]
-    lin = L.quadratic_gain([cfg["p_hard"], 1 - cfg["p_hard"]], [th_H, th_E],
+    lin = landscape.quadratic_gain([cfg["p_hard"], 1 - cfg["p_hard"]], [th_H, th_E],
                            [R_H**2 / p * np.eye(p), R_E**2 / p * np.eye(p)], [c.G for c in curv], [c.A for c in curv],
                            [c.noise for c in curv])
     out["gain_linearised"] = lin.gain

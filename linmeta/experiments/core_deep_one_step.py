@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import GaussianRegression, InnerLoop, init_deep_linear
-from ..montecarlo import post_adaptation_samples
+from ..sim.montecarlo import post_adaptation_samples
 from .. import as_generator
 from ..theory import deep_one_step
 from . import plotting

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import GaussianRegression, InnerLoop, init_deep_linear, meta_value_and_grad
-from ..montecarlo import post_adaptation_samples
+from ..sim.montecarlo import post_adaptation_samples
 from .. import as_generator
 from ..theory import shallow
 from . import plotting

@@ -27,23 +27,21 @@ step, so 0 flags a collapsed body direction (a saddle of deep linear training th
 reach); on the low-rank family only k directions are needed and the others shrink to 0 by design.
 
 The cost of one meta-gradient (ANIL vs MAML) is measured in ``benchmarks/bench_anil_vs_maml.py``.
-
-This module also holds the helpers the other ``raghu_*`` experiments share (task families,
-training, Monte Carlo evaluation).
 """
 from __future__ import annotations
 
-
 import numpy as np
 
-from .. import GaussianRegression, InnerLoop, adapted_map, end_to_end, init_deep_linear
-from .. import as_generator
+from .. import InnerLoop, end_to_end
+from ..sim.evaluation import post_adaptation_losses, test_set
+from ..sim.families import REPRESENTATION_FAMILIES as FAMILIES
+from ..sim.families import representation_family
+from ..sim.stats import crossed_difference_se, mean_se
+from ..sim.training import train_two_phase
 from ..theory import anil
-from ..train import meta_train
 from . import plotting
-from .base import Check, Experiment, Param, below, close_se, holds, mean_and_se
+from .base import Check, Experiment, Param, below, close_se, holds
 
-FAMILIES = ("isotropic", "low_rank")
 METHODS = {"MAML": "all", "ANIL": "last"}
 
 PARAMS = {
@@ -63,74 +61,6 @@ PARAMS = {
 
 
 # ---------------------------------------------------------------------------------------------
-# shared helpers (used by the other raghu_* experiments)
-# ---------------------------------------------------------------------------------------------
-
-
-def low_rank_basis(d: int, k: int, seed) -> np.ndarray:
-    """A Haar-random orthonormal ``B*`` (d x k) from a seed."""
-    rng = as_generator(np.random.SeedSequence([int(seed), 1013]))
-    return np.linalg.qr(rng.standard_normal((d, k)))[0]
-
-
-def make_family(name: str, d: int, k: int, noise: float, mean_norm: float = 1.0, seed: int = 0,
-                head_var=None) -> GaussianRegression:
-    """The task family ``name`` (``isotropic`` or ``low_rank``); ``head_var`` (k,) sets ``diag(μ²)``."""
-    if name == "low_rank":
-        B = low_rank_basis(d, k, seed)
-        mu2 = np.ones(k) if head_var is None else np.asarray(head_var, dtype=float)
-        cov = (B * mu2) @ B.T
-        return GaussianRegression(d=d, out=1, cov=0.5 * (cov + cov.T), noise_std=noise)
-    if name == "isotropic":
-        rng = as_generator(np.random.SeedSequence([int(seed), 2027]))
-        u = rng.standard_normal(d)
-        mean = (mean_norm * u / np.linalg.norm(u))[None, :]
-        return GaussianRegression(d=d, out=1, mean=mean, cov=k / d, noise_std=noise)
-    raise ValueError(f"family must be one of {FAMILIES}, got {name!r}")
-
-
-def init_scale_for(alpha: float, depth: int, init_step: float = 0.01) -> float:
-    """Orthogonal-init scale ``s`` with ``α s^{2(L−1)} = init_step`` (a stable inner step at the start)."""
-    return (init_step / alpha) ** (1.0 / (2 * max(depth - 1, 1)))
-
-
-def train_runs(family, widths, rule: InnerLoop, *, steps, lr, K, tasks_per_step, seeds, seed, init_seed,
-               init_step: float = 0.01):
-    """Meta-train ``seeds`` independent networks (run axis) with Adam on fresh K-shot task batches.
-
-    Two phases: ``steps`` steps at ``lr``, then ``steps // 2`` at ``lr / 10`` (less SGD jitter in the
-    final iterate).  The initialisation is orthogonal with the scale of :func:`init_scale_for`.
-    ``seed`` (task stream) and ``init_seed`` (initialisation) are sequences of ints; methods that share
-    ``init_seed`` start from the same networks.
-
-    Returns the trained parameters, a tuple of arrays (seeds, n_l, n_{l-1}).
-    """
-    depth = len(widths) + 1
-    params = init_deep_linear(family.d, tuple(widths), 1, scheme="orthogonal",
-                              scale=init_scale_for(rule.alpha, depth, init_step),
-                              rng=np.random.SeedSequence([*map(int, init_seed), 31]), n_runs=seeds)
-    for phase, (n, rate) in enumerate(((steps, lr), (max(steps // 2, 1), lr / 10))):
-        # the guard on the inner step is for the start; a trained MAML net may be unstable on rare
-        # support sets (a large sample covariance), which is part of its expected loss
-        params = meta_train(params, family, rule, steps=n, lr=rate, optimizer="adam", tasks_per_step=tasks_per_step,
-                            K=K, Q=None, eval_tasks=8, eval_every=n, progress=False, check_stability=phase == 0,
-                            seed=np.random.SeedSequence([*map(int, seed), 37, phase])).params
-    return params
-
-
-def mc_post_loss(params, family, K, rule: InnerLoop, n_tasks, seed):
-    """Post-adaptation population loss of ``n_tasks`` fresh tasks, one K-shot support set each.
-
-    Returns ``(values, tasks)`` with values of shape (runs, n_tasks).
-    """
-    rng = as_generator(seed)
-    tasks = family.sample_tasks(n_tasks, rng)
-    support = tasks.moments(K, rng)
-    values = tasks.population().value(adapted_map(params, support, rule))
-    return values, tasks
-
-
-# ---------------------------------------------------------------------------------------------
 # the experiment
 # ---------------------------------------------------------------------------------------------
 
@@ -138,13 +68,14 @@ def mc_post_loss(params, family, K, rule: InnerLoop, n_tasks, seed):
 def _piece(item):
     cfg, fam_name, method, alpha = item["cfg"], item["family"], item["method"], item["alpha"]
     fi, ai = FAMILIES.index(fam_name), list(cfg["alphas"]).index(alpha)
-    fam = make_family(fam_name, cfg["d"], cfg["k"], cfg["noise"], cfg["mean_norm"], cfg["seed"])
+    fam = representation_family(fam_name, cfg["d"], cfg["k"], cfg["noise"], cfg["mean_norm"], cfg["seed"])
     rule = InnerLoop(1, alpha, METHODS[method])
-    params = train_runs(fam, cfg["widths"], rule, steps=cfg["steps"], lr=cfg["lr"], K=cfg["K"],
+    params = train_two_phase(fam, cfg["widths"], rule, steps=cfg["steps"], lr=cfg["lr"], K=cfg["K"],
                         tasks_per_step=cfg["tasks_per_step"], seeds=cfg["seeds"],
                         seed=[cfg["seed"], fi, ai, list(METHODS).index(method)], init_seed=[cfg["seed"], fi, ai])
-    vals, tasks = mc_post_loss(params, fam, cfg["K"], rule, cfg["eval_tasks"],
-                               np.random.SeedSequence([cfg["seed"], 53, fi, ai]))
+    batch, tasks = test_set(fam, cfg["K"], cfg["eval_tasks"], np.random.SeedSequence([cfg["seed"], 53, fi, ai]),
+                            return_tasks=True)
+    vals = post_adaptation_losses(params, batch, rule)
     out = {"mc": vals.mean(-1), "mc_se": vals.std(-1, ddof=1) / np.sqrt(vals.shape[-1]),
            "mc_task_mean": vals.mean(0)}  # per task, averaged over seeds (tasks are shared by the methods)
     if method == "ANIL":
@@ -171,7 +102,7 @@ def run(cfg, ctx):
         key = f"a{list(cfg['alphas']).index(item['alpha'])}"
         res.setdefault(item["family"], {}).setdefault(key, {})[item["method"]] = p
     for f in FAMILIES:
-        fam = make_family(f, cfg["d"], cfg["k"], cfg["noise"], cfg["mean_norm"], cfg["seed"])
+        fam = representation_family(f, cfg["d"], cfg["k"], cfg["noise"], cfg["mean_norm"], cfg["seed"])
         res[f]["no_adaptation"] = 0.5 * np.trace(fam.cov) + 0.5 * fam.noise_std**2
         res[f]["mean_norm"] = float(np.linalg.norm(fam.mean))
         for i, a in enumerate(cfg["alphas"]):
@@ -190,7 +121,7 @@ def plot(res, cfg):
                 x = x0 + np.linspace(-0.15, 0.15, y.size)
                 ax.plot(x, y, "o", color=plotting.COLORS[j], ms=3, alpha=0.6,
                         label=(f"{m} ({'closed form' if m == 'ANIL' else 'Monte Carlo'}), per seed" if i == 0 else None))
-                mean, se = mean_and_se(y)
+                mean, se = mean_se(y)
                 plotting.errorbars(ax, [x0 + 0.3], [mean], [2 * se], color=plotting.COLORS[j], fmt="s")
             ax.plot([3 * i - 0.4, 3 * i + 1.6], [r["anil_oracle"]] * 2, "k--", lw=1,
                     label="ANIL oracle (exact lower bound)" if i == 0 else None)
@@ -202,19 +133,6 @@ def plot(res, cfg):
         ax.set_title(f"{f.replace('_', '-')} tasks, depth {len(cfg['widths']) + 1}", fontsize=9)
         ax.legend(fontsize=6)
     return plotting.finish(fig, "Raghu et al. Table 2 in deep linear nets: ANIL vs MAML (mean ± 2 SE over seeds)")
-
-
-def paired_difference(a, b=None):
-    """Mean of ``a − b`` (or of ``a``) over seeds and shared test tasks, with a conservative two-way SE.
-
-    ``a``, ``b`` hold ``mc`` (per-seed means over tasks) and ``mc_task_mean`` (per-task means over
-    seeds).  ``SE² = Var(per-seed means)/S + Var(per-task means)/T`` covers both the seed-to-seed
-    (training) and the task/support-set (Monte Carlo) variation.
-    """
-    seed_means = np.asarray(a["mc"]) - (0.0 if b is None else np.asarray(b["mc"]))
-    task_means = np.asarray(a["mc_task_mean"]) - (0.0 if b is None else np.asarray(b["mc_task_mean"]))
-    se2 = seed_means.var(ddof=1) / seed_means.size + task_means.var(ddof=1) / task_means.size
-    return float(seed_means.mean()), float(np.sqrt(se2))
 
 
 def checks(res, cfg):
@@ -230,13 +148,13 @@ def checks(res, cfg):
             gap = float(np.min(a["closed"] - r["anil_oracle"]))
             out.append(holds(f"{tag}: ANIL >= exact ANIL oracle (min gap over seeds)",
                              gap >= -1e-10 * r["anil_oracle"], gap, 0.0, "gap >= 0"))
-            md, sd = paired_difference(a, m)
+            md, sd = crossed_difference_se(a, m)
             out.append(Check(f"{tag}: ANIL − MAML <= 4 SE (same tasks and support sets; Raghu: ANIL ~ MAML)", 0.0,
                              md, sd, "diff <= 4 SE", bool(md <= 4 * sd)))
-            mean, s = mean_and_se(a["closed"])
+            mean, s = mean_se(a["closed"])
             out.append(below(f"{tag}: ANIL (closed form) beats the best non-adaptive loss", res[f]["no_adaptation"],
                              float(mean), float(s)))
-            mean, s = paired_difference(m)
+            mean, s = crossed_difference_se(m)
             out.append(below(f"{tag}: MAML (Monte Carlo) beats the best non-adaptive loss", res[f]["no_adaptation"],
                              mean, s))
     return out

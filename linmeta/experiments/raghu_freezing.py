@@ -23,7 +23,11 @@ from .. import InnerLoop
 from ..theory import anil
 from . import plotting
 from .base import Check, Experiment, Param, close_se
-from .raghu_anil import FAMILIES, make_family, mc_post_loss, paired_difference, train_runs
+from ..sim.evaluation import post_adaptation_losses, test_set
+from ..sim.families import REPRESENTATION_FAMILIES as FAMILIES
+from ..sim.families import representation_family
+from ..sim.stats import crossed_difference_se
+from ..sim.training import train_two_phase
 
 RAGHU_KEPT = (60.2 - 20.0) / (61.7 - 20.0)  # Table 1, 5-shot, 5-way (chance 20 %): share of the gain kept
 
@@ -51,16 +55,17 @@ def _rule(alpha, depth, j):
 def _piece(item):
     cfg, f = item["cfg"], item["family"]
     fi = FAMILIES.index(f)
-    fam = make_family(f, cfg["d"], cfg["k"], cfg["noise"], cfg["mean_norm"], cfg["seed"])
+    fam = representation_family(f, cfg["d"], cfg["k"], cfg["noise"], cfg["mean_norm"], cfg["seed"])
     L = len(cfg["widths"]) + 1
-    params = train_runs(fam, cfg["widths"], InnerLoop(1, cfg["alpha"], "all"), steps=cfg["steps"], lr=cfg["lr"],
+    params = train_two_phase(fam, cfg["widths"], InnerLoop(1, cfg["alpha"], "all"), steps=cfg["steps"], lr=cfg["lr"],
                         K=cfg["K"], tasks_per_step=cfg["tasks_per_step"], seeds=cfg["seeds"],
                         seed=[cfg["seed"], 201, fi], init_seed=[cfg["seed"], 202, fi])
     mc, mc_se, task_mean = [], [], []
     for j in range(L + 1):
         # the same seed for every j: the same tasks and support sets
-        vals, tasks = mc_post_loss(params, fam, cfg["K"], _rule(cfg["alpha"], L, j), cfg["eval_tasks"],
-                                   np.random.SeedSequence([cfg["seed"], 203, fi]))
+        batch, tasks = test_set(fam, cfg["K"], cfg["eval_tasks"], np.random.SeedSequence([cfg["seed"], 203, fi]),
+                                return_tasks=True)
+        vals = post_adaptation_losses(params, batch, _rule(cfg["alpha"], L, j))
         mc.append(vals.mean(-1))
         mc_se.append(vals.std(-1, ddof=1) / np.sqrt(vals.shape[-1]))
         task_mean.append(vals.mean(0))
@@ -90,7 +95,7 @@ def _stats(r, j, weights=None):
         for jj, ww in weights.items():
             w[jj] += ww
     combo = {"mc": w @ r["mc"], "mc_task_mean": w @ r["mc_task_mean"]}
-    return paired_difference(combo)
+    return crossed_difference_se(combo)
 
 
 def plot(res, cfg):

@@ -2,7 +2,7 @@
 
 A two-layer linear network ``M = W_2 W_1`` is meta-trained with MAML (K-shot support, Adam) on the
 isotropic and the low-rank families.  At checkpoints, one inner step on a task's population loss is
-split (:func:`linmeta.theory.anil.head_body_split`) into the loss reduction due to the head's update
+split (:func:`linmeta.sim.head_body.head_body_split`) into the loss reduction due to the head's update
 (ANIL's step, right-preconditioned by the body's Gram matrix ``W_1ᵀW_1``: *feature reuse*), the
 body's update (left-preconditioned by ``W_2W_2ᵀ``: the body's own adaptation, Arnold et al.'s
 "upper layers as meta-optimizer" seen from the head), and their interaction (the ``α²`` cross term).
@@ -23,7 +23,10 @@ from .. import as_generator
 from ..theory import anil
 from . import plotting
 from .base import Experiment, Param, above, as_finding, close_se
-from .raghu_anil import FAMILIES, init_scale_for, make_family
+from ..sim.families import REPRESENTATION_FAMILIES as FAMILIES
+from ..sim.head_body import head_body_split
+from ..sim.families import representation_family
+from ..sim.training import orthogonal_init_scale
 
 PARAMS = {
     "d": Param(int, 10, 16, low=2, high=200, help="input dimension"),
@@ -71,10 +74,10 @@ def _adam_train(params, sampler, rule, cfg, rng, record):
 def _piece(item):
     cfg, f = item["cfg"], item["family"]
     fi = FAMILIES.index(f)
-    fam = make_family(f, cfg["d"], cfg["k"], cfg["noise"], cfg["mean_norm"], cfg["seed"])
+    fam = representation_family(f, cfg["d"], cfg["k"], cfg["noise"], cfg["mean_norm"], cfg["seed"])
     rule = InnerLoop(1, cfg["alpha"], "all")
     params = init_deep_linear(cfg["d"], (cfg["width"],), 1, scheme="orthogonal",
-                              scale=init_scale_for(cfg["alpha"], 2), n_runs=cfg["seeds"],
+                              scale=orthogonal_init_scale(cfg["alpha"], 2), n_runs=cfg["seeds"],
                               rng=np.random.SeedSequence([cfg["seed"], 601, fi]))
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 602, fi]))
     eval_rng = as_generator(np.random.SeedSequence([cfg["seed"], 603, fi]))
@@ -86,7 +89,7 @@ def _piece(item):
         for k in ("head", "body", "head_linear", "body_linear"):
             rec[f"closed_{k}"].append(ex[k])
         pop = fam.sample_tasks(cfg["mc_tasks"], eval_rng).population()
-        split = anil.head_body_split(p, pop, pop, cfg["alpha"])
+        split = head_body_split(p, pop, pop, cfg["alpha"])
         for k in ("total", "head", "body", "interaction"):
             rec[k].append(getattr(split, k).mean(-1))
         # MC minus the closed form; the runs share the tasks, so average over runs before the SE

@@ -26,7 +26,9 @@ from .. import as_generator
 from ..theory import anil
 from . import plotting
 from .base import Check, Experiment, Param, close_se, small
-from .raghu_anil import make_family, paired_difference, train_runs
+from ..sim.families import representation_family
+from ..sim.stats import crossed_difference_se
+from ..sim.training import train_two_phase
 
 METHODS = ("MAML", "ANIL", "NIL-dot", "NIL-cos")
 
@@ -49,9 +51,9 @@ PARAMS = {
 
 def _train(item):
     cfg, method = item["cfg"], item["method"]
-    fam = make_family("low_rank", cfg["d"], cfg["k"], cfg["noise"], seed=cfg["seed"])
+    fam = representation_family("low_rank", cfg["d"], cfg["k"], cfg["noise"], seed=cfg["seed"])
     rule = InnerLoop(1, cfg["alpha"], "all" if method == "MAML" else "last")
-    params = train_runs(fam, cfg["widths"], rule, steps=cfg["steps"], lr=cfg["lr"], K=cfg["K"],
+    params = train_two_phase(fam, cfg["widths"], rule, steps=cfg["steps"], lr=cfg["lr"], K=cfg["K"],
                         tasks_per_step=cfg["tasks_per_step"], seeds=cfg["seeds"],
                         seed=[cfg["seed"], 401, METHODS.index(method)], init_seed=[cfg["seed"], 402])
     return {str(i): W for i, W in enumerate(params)}
@@ -83,7 +85,7 @@ def _predictions(params, maml_params, Xs, Ys, Xq, alpha, lam):
 def run(cfg, ctx):
     trained = ctx.map(_train, [{"cfg": cfg, "method": m} for m in ("ANIL", "MAML")], desc="raghu_nil")
     P = {m: tuple(t[str(i)] for i in range(len(t))) for m, t in zip(("ANIL", "MAML"), trained)}
-    fam = make_family("low_rank", cfg["d"], cfg["k"], cfg["noise"], seed=cfg["seed"])
+    fam = representation_family("low_rank", cfg["d"], cfg["k"], cfg["noise"], seed=cfg["seed"])
     alpha, K, Q = cfg["alpha"], cfg["K"], cfg["query"]
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 403]))
     # the NIL-cos scale: least squares of the calibration labels on the cosine vote, per seed
@@ -122,7 +124,7 @@ def plot(res, cfg):
     for ax, (key, label) in zip(axes, (("loss", "query loss ½(y − ŷ)²"), ("acc", "sign accuracy"))):
         for i, m in enumerate(METHODS):
             r = res[m] if key == "loss" else res[m]["acc"]
-            mean, se = paired_difference(r)
+            mean, se = crossed_difference_se(r)
             ax.bar(i, mean, color=plotting.COLORS[i], alpha=0.7)
             ax.errorbar(i, mean, yerr=2 * se, color="k", capsize=3)
             ax.plot(i + np.linspace(-0.2, 0.2, len(r["mc"])), r["mc"], "k.", ms=3)
@@ -146,13 +148,13 @@ def checks(res, cfg):
         out.append(close_se(f"{m}: Monte Carlo query loss = closed form on the same test tasks", c,
                             c + float(res[m]["cond_diff"]), float(res[m]["cond_diff_se"])))
     for m in ("NIL-cos", "NIL-dot"):
-        md, sd = paired_difference(res[m], res["ANIL"])
+        md, sd = crossed_difference_se(res[m], res["ANIL"])
         out.append(Check(f"{m} − ANIL query loss <= 4 SE (Raghu Table 4: NIL ~ ANIL)", 0.0, md, sd, "diff <= 4 SE",
                          bool(md <= 4 * sd)))
-        md, sd = paired_difference(res["ANIL"]["acc"], res[m]["acc"])
+        md, sd = crossed_difference_se(res["ANIL"]["acc"], res[m]["acc"])
         out.append(Check(f"ANIL − {m} sign accuracy <= 4 SE (Raghu Table 4: NIL ~ ANIL)", 0.0, md, sd,
                          "diff <= 4 SE", bool(md <= 4 * sd)))
-    md, sd = paired_difference(res["ANIL"], res["MAML"])
+    md, sd = crossed_difference_se(res["ANIL"], res["MAML"])
     out.append(Check("ANIL − MAML query loss <= 4 SE (Raghu Table 4)", 0.0, md, sd, "diff <= 4 SE", bool(md <= 4 * sd)))
     return out
 

@@ -5,10 +5,10 @@ representation exists).  For test tasks, each layer's representation ``h_l = A_l
 inner loop is compared with the task-adapted one ``h'_l = A'_l x``:
 
 * linear CKA in closed form for Gaussian inputs (:func:`linmeta.theory.similarity.linear_cka`) and
-  from ``n`` probe samples (:func:`linmeta.representations.linear_cka_samples`);
+  from ``n`` probe samples (:func:`linmeta.sim.representations.linear_cka_samples`);
 * mean canonical correlation (SVCCA-style) in closed form (principal angles,
   :func:`linmeta.theory.similarity.mean_cca`) and from samples
-  (:func:`linmeta.representations.mean_cca_samples`).
+  (:func:`linmeta.sim.representations.mean_cca_samples`).
 
 Two architectures: a **bottleneck** body (first width < d, so every body representation has rank
 < its width and CCA is informative) and a **full-width** body of square layers, where population CCA
@@ -23,12 +23,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import InnerLoop, adapt
-from ..representations import layer_maps, linear_cka_samples, mean_cca_samples
+from ..sim.representations import layer_maps, linear_cka_samples, mean_cca_samples
 from .. import as_generator
 from ..theory.similarity import linear_cka, mean_cca
 from . import plotting
-from .base import Experiment, Param, above, as_finding, below, close_se, mean_and_se, small
-from .raghu_anil import make_family, train_runs
+from ..sim.families import representation_family
+from ..sim.stats import mean_se
+from ..sim.training import train_two_phase
+from .base import Experiment, Param, above, as_finding, below, close_se, small
 
 ARCHS = ("bottleneck", "full")
 
@@ -57,9 +59,9 @@ def widths_of(arch, cfg):
 def _piece(item):
     cfg, arch = item["cfg"], item["arch"]
     ai = ARCHS.index(arch)
-    fam = make_family("low_rank", cfg["d"], cfg["k"], cfg["noise"], seed=cfg["seed"])
+    fam = representation_family("low_rank", cfg["d"], cfg["k"], cfg["noise"], seed=cfg["seed"])
     rule = InnerLoop(1, cfg["alpha"], "all")
-    params = train_runs(fam, widths_of(arch, cfg), rule, steps=cfg["steps"], lr=cfg["lr"], K=cfg["K"],
+    params = train_two_phase(fam, widths_of(arch, cfg), rule, steps=cfg["steps"], lr=cfg["lr"], K=cfg["K"],
                         tasks_per_step=cfg["tasks_per_step"], seeds=cfg["seeds"], seed=[cfg["seed"], 301, ai],
                         init_seed=[cfg["seed"], 302, ai])
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 303, ai]))
@@ -93,8 +95,8 @@ def plot(res, cfg):
         r = res[arch]
         for i, (key, name) in enumerate((("cka", "linear CKA"), ("cca", "mean CCA"))):
             c = plotting.COLORS[i]
-            closed = [mean_and_se(r[f"layer{l}"][key].reshape(-1)) for l in x]
-            samp = [mean_and_se(r[f"layer{l}"][key + "_samples"].reshape(-1)) for l in x]
+            closed = [mean_se(r[f"layer{l}"][key].reshape(-1)) for l in x]
+            samp = [mean_se(r[f"layer{l}"][key + "_samples"].reshape(-1)) for l in x]
             ax.plot(x + 0.08 * (i - 0.5), [m for m, _ in closed], "-", color=c, label=f"{name}, closed form")
             plotting.errorbars(ax, x + 0.08 * (i - 0.5), [m for m, _ in samp], [2 * s for _, s in samp], color=c,
                                fmt="o", mfc="none", label=f"{name}, {cfg['probe']} samples (±2 SE)")
@@ -118,7 +120,7 @@ def checks(res, cfg):
             for key, name in (("cka", "CKA"), ("cca", "mean CCA")):
                 if key == "cca" and arch == "full" and l < L:
                     continue  # the trap: checked exactly below
-                m, s = mean_and_se((q[key + "_samples"] - q[key]).reshape(-1))
+                m, s = mean_se((q[key + "_samples"] - q[key]).reshape(-1))
                 out.append(close_se(f"{arch} layer {l}: sample {name} = closed form", float(np.mean(q[key])),
                                     float(np.mean(q[key]) + m), float(s)))
         if arch == "full":
@@ -133,11 +135,11 @@ def checks(res, cfg):
                              cka_min, 0.0, margin=1e-6))
         keys = (("cka", "CKA"),) if arch == "full" else (("cka", "CKA"), ("cca", "CCA"))
         for key, name in keys:
-            body = [mean_and_se(r[f"layer{l}"][key].reshape(-1)) for l in range(1, L)]
+            body = [mean_se(r[f"layer{l}"][key].reshape(-1)) for l in range(1, L)]
             lo = int(np.argmin([m for m, _ in body]))
             out.append(as_finding(above(f"{arch}: body {name} > 0.9 (Raghu Fig. 2; lowest: layer {lo + 1})", 0.9,
                                         body[lo][0], body[lo][1])))
-            hm, hs = mean_and_se(r[f"layer{L}"][key].reshape(-1))
+            hm, hs = mean_se(r[f"layer{L}"][key].reshape(-1))
             out.append(as_finding(below(f"{arch}: head {name} < 0.5 (Raghu Fig. 2)", 0.5, float(hm), float(hs))))
     return out
 

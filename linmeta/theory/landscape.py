@@ -1,29 +1,30 @@
 r"""Closed forms for the task landscape of MAML versus NAL (Collins, Mokhtari & Shakkottai).
 
-Setting (``shared/research/collins_task_landscape.md`` §2; every formula here is [D],
-derived for that setting, not quoted from the paper).  Task ``i``: ``x ~ N(0, Σ_i)``,
+Setting (Collins, Mokhtari & Shakkottai, arXiv 2010.14672; every formula here is our own
+derivation for that setting, not quoted from the paper).  Task ``i``: ``x ~ N(0, Σ_i)``,
 ``y = W_i* x + ν ε``; its population loss is the quadratic
 
     f_i(W) = ½ tr((W − W_i*) Σ_i (W − W_i*)ᵀ) + ½ out ν².
 
 Adaptation: ``k`` steps of gradient descent with step ``α`` on the task loss, with
-population gradients (``m=None``) or with the ``m``-sample stochastic gradient
-``ĝ = (W X̂ᵀ − Ŷᵀ) X̂ / m`` (Gaussian inputs).  Two sampling models for ``k > 1``:
+population gradients (``K=None``) or with the ``K``-sample stochastic gradient
+``ĝ = (W X̂ᵀ − Ŷᵀ) X̂ / K`` (Gaussian inputs).  Two sampling models for ``k > 1``:
 
 ``sampling="same"``
-    one support set of ``m`` samples is reused for all ``k`` steps — the model of the
+    one support set of ``K`` samples is reused for all ``k`` steps — the model of the
     engine's inner loop (:func:`linmeta.inner_loop.run_inner_loop`).  Exact through the
     Gaussian chain moments of :mod:`linmeta.theory.gaussian_moments` (via
-    :func:`linmeta.theory.shallow.shallow_quadratic`); with ``m`` finite it is limited to
+    :func:`linmeta.theory.shallow.shallow_quadratic`); with ``K`` finite it is limited to
     ``k ≤ 3`` (the chain of ``2k+1`` sample covariances must have at most 8 factors).
 ``sampling="fresh"``
-    a new batch of ``m`` samples at every step.  Then the curvature composes step by step,
+    a new batch of ``K`` samples at every step.  Then the curvature composes step by step,
     ``C_k = Σ``, ``C_j = E[(I − αΣ̂) C_{j+1} (I − αΣ̂)]``, with the fourth-moment identity
-    ``E[Σ̂ C Σ̂] = Σ C Σ + (Σ C Σ + tr(CΣ) Σ)/m`` (``derivations/landscape_one_step.py``), and
-    each step's label noise ``n_j = X_jᵀε_j/m`` (covariance ``ν²Σ/m``) adds
-    ``½ α² ν² tr(C_{j+1} Σ)/m``.  Any ``k``.
+    ``E[Σ̂ C Σ̂] = Σ C Σ + (Σ C Σ + tr(CΣ) Σ)/K`` (``derivations/landscape_one_step.py``), and
+    each step's label noise ``n_j = X_jᵀε_j/K`` (covariance ``ν²Σ/K``) adds
+    ``½ α² ν² tr(C_{j+1} Σ)/K``.  Any ``k``.
 
-For ``k = 1`` (or ``m=None``) the two coincide.  Either way the expected excess risk after
+For ``k = 1`` (or ``K=None``) the two coincide.  Every function takes the adaptation in one
+order, ``(..., K, alpha, steps=1, *, sampling=...)``, as :mod:`linmeta.theory.shallow` does.  Either way the expected excess risk after
 adaptation, ``E[f_i(W') − f_i(W_i*)]``, is the quadratic
 
     ½ tr((W − W_i*) A_i (W − W_i*)ᵀ) + out·noise_i,
@@ -79,20 +80,20 @@ class Curvature:
     B: np.ndarray
 
 
-def _check_adapt(alpha, steps, m, sampling, noise_std=0.0):
+def _check_adapt(K, alpha, steps, sampling, noise_std=0.0):
     alpha = _validate.finite_float("alpha", alpha)
     steps = _validate.positive_int("steps", steps, allow_zero=True)
-    if m is not None:
-        m = _validate.positive_int("m", m)
+    if K is not None:
+        K = _validate.positive_int("K", K)
     _validate.one_of("sampling", sampling, SAMPLING)
     noise_std = _validate.finite_float("noise_std", noise_std, non_negative=True)
-    if sampling == "same" and m is not None and steps > MAX_SAME_BATCH_STEPS:
+    if sampling == "same" and K is not None and steps > MAX_SAME_BATCH_STEPS:
         raise ValueError(
-            f"steps={steps} with a reused support set of m={m} samples needs chain moments of {2 * steps + 1} "
+            f"steps={steps} with a reused support set of K={K} samples needs chain moments of {2 * steps + 1} "
             f"sample covariances; at most steps={MAX_SAME_BATCH_STEPS} is exact. Use sampling='fresh' "
-            "(a new batch per step) or m=None (population gradients)"
+            "(a new batch per step) or K=None (population gradients)"
         )
-    return alpha, steps, m, noise_std
+    return K, alpha, steps, noise_std
 
 
 def _psd(name, S):
@@ -100,16 +101,16 @@ def _psd(name, S):
     return S
 
 
-def curvature(input_cov, alpha: float, steps: int = 1, m: int | None = None, *, noise_std: float = 0.0,
+def curvature(input_cov, K: int | None, alpha: float, steps: int = 1, *, noise_std: float = 0.0,
               sampling: str = "same") -> Curvature:
     """Post-adaptation curvature ``A``, label-noise excess and mean error map ``B`` of a task type.
 
     Parameters
     ----------
     input_cov : array (..., d, d), the input covariance Σ (batched over task types if needed).
+    K : support samples per inner gradient, or ``None`` for population gradients.
     alpha : inner step size α.
     steps : inner steps k ≥ 0 (``0``: no adaptation, ``A = Σ``).
-    m : support samples per inner gradient, or ``None`` for population gradients.
     noise_std : label noise ν.
     sampling : ``"same"`` (one support set reused for all steps, as the engine does) or
         ``"fresh"`` (a new batch each step); see the module docstring.
@@ -118,30 +119,30 @@ def curvature(input_cov, alpha: float, steps: int = 1, m: int | None = None, *, 
     -------
     :class:`Curvature` with ``A`` and ``B`` of shape (..., d, d) and ``noise`` of shape (...).
     """
-    alpha, steps, m, noise_std = _check_adapt(alpha, steps, m, sampling, noise_std)
+    K, alpha, steps, noise_std = _check_adapt(K, alpha, steps, sampling, noise_std)
     S = _psd("input_cov", input_cov)
     d, lead = S.shape[-1], S.shape[:-2]
     eye = np.broadcast_to(np.eye(d), S.shape)
     if steps == 0:
         return Curvature(S.copy(), np.zeros(lead), eye.copy())
-    if m is None or sampling == "same":
+    if K is None or sampling == "same":
         # population gradients, or the engine's reused support set: exact Wishart chain moments
-        q = shallow_quadratic(S, noise_std, 1, m, alpha, steps)
+        q = shallow_quadratic(S, noise_std, 1, K, alpha, steps)
         noise = np.asarray(q.const, dtype=float) - 0.5 * noise_std**2
-        if m is None:
+        if K is None:
             B = np.linalg.matrix_power(eye - alpha * S, steps)
             noise = np.zeros(lead)
         else:
-            B = poly_sandwich(S, m, gd_polynomial(alpha, steps), None, [1.0])
+            B = poly_sandwich(S, K, gd_polynomial(alpha, steps), None, [1.0])
         return Curvature(np.asarray(q.A, dtype=float), np.broadcast_to(noise, lead).copy(), np.asarray(B, dtype=float))
     # fresh batch per step: compose E[(I − αΣ̂) C (I − αΣ̂)] backwards from C_k = Σ
     C = S.copy()
     noise = np.zeros(lead)
     tr = lambda X: np.trace(X, axis1=-2, axis2=-1)
     for _ in range(steps):
-        noise = noise + 0.5 * alpha**2 * noise_std**2 * tr(C @ S) / m
+        noise = noise + 0.5 * alpha**2 * noise_std**2 * tr(C @ S) / K
         SCS = S @ C @ S
-        C = C - alpha * (S @ C + C @ S) + alpha**2 * (SCS + (SCS + tr(C @ S)[..., None, None] * S) / m)
+        C = C - alpha * (S @ C + C @ S) + alpha**2 * (SCS + (SCS + tr(C @ S)[..., None, None] * S) / K)
     B = np.linalg.matrix_power(eye - alpha * S, steps)  # independent batches: E[P_1⋯P_k] = (I − αΣ)^k
     return Curvature(0.5 * (C + np.swapaxes(C, -1, -2)), noise, B)
 
@@ -157,15 +158,15 @@ def _family_components(family):
     return mixture_components(family)
 
 
-def _curvatures(family, alpha, steps, m, sampling):
+def _curvatures(family, K, alpha, steps, sampling):
     comps = _family_components(family)
     out = []
     for p, c in comps:
-        out.append((p, c, curvature(c.input_cov, alpha, steps, m, noise_std=c.noise_std, sampling=sampling)))
+        out.append((p, c, curvature(c.input_cov, K, alpha, steps, noise_std=c.noise_std, sampling=sampling)))
     return out
 
 
-def expected_excess_risk(W, family, alpha: float, steps: int = 1, m: int | None = None, *,
+def expected_excess_risk(W, family, K: int | None, alpha: float, steps: int = 1, *,
                          sampling: str = "same") -> np.ndarray:
     r"""Expected excess risk after adaptation, ``E_i E_data[f_i(W') − f_i(W_i*)]``, of the initialisation ``W``.
 
@@ -176,7 +177,7 @@ def expected_excess_risk(W, family, alpha: float, steps: int = 1, m: int | None 
     ----------
     W : array (..., out, d), one or many initialisations (a vector (d,) is read as out = 1).
     family : :class:`~linmeta.tasks.GaussianRegression` or :class:`~linmeta.tasks.TaskMixture` of them.
-    alpha, steps, m, sampling : the adaptation, see :func:`curvature`.
+    K, alpha, steps, sampling : the adaptation, see :func:`curvature`.
 
     Returns
     -------
@@ -184,7 +185,7 @@ def expected_excess_risk(W, family, alpha: float, steps: int = 1, m: int | None 
     """
     W = _as_init(W, family)
     total = 0.0
-    for p, c, q in _curvatures(family, alpha, steps, m, sampling):
+    for p, c, q in _curvatures(family, K, alpha, steps, sampling):
         E = W - c.mean
         spread = np.trace(np.kron(np.eye(c.out), q.A) @ c.cov)
         total = total + p * (0.5 * np.einsum("...od,de,...oe->...", E, q.A, E) + 0.5 * spread + c.out * float(q.noise))
@@ -212,7 +213,7 @@ def _weighted_solve(terms):
     den = sum(G for _, G in terms)
     if np.linalg.matrix_rank(den) < den.shape[-1]:
         raise ValueError("the objective is flat in some direction (singular Hessian): its minimiser is not unique; "
-                         "change alpha, the input covariances or m")
+                         "change alpha, the input covariances or K")
     return np.linalg.solve(den.T, num.T).T
 
 
@@ -221,17 +222,17 @@ def nal_optimum(family) -> np.ndarray:
     return _weighted_solve([(c.mean, p * c.input_cov) for p, c in _family_components(family)])
 
 
-def maml_optimum(family, alpha: float, steps: int = 1, m: int | None = None, *, sampling: str = "same") -> np.ndarray:
+def maml_optimum(family, K: int | None, alpha: float, steps: int = 1, *, sampling: str = "same") -> np.ndarray:
     """MAML optimum ``W_MAML = [Σ p_c μ_c A_c][Σ p_c A_c]⁻¹`` (minimiser of the expected post-adaptation loss).
 
     Returns
     -------
     array (out, d).
     """
-    return _weighted_solve([(c.mean, p * q.A) for p, c, q in _curvatures(family, alpha, steps, m, sampling)])
+    return _weighted_solve([(c.mean, p * q.A) for p, c, q in _curvatures(family, K, alpha, steps, sampling)])
 
 
-def fo_maml_optimum(family, alpha: float, steps: int = 1, m: int | None = None, *, sampling: str = "same") -> np.ndarray:
+def fo_maml_optimum(family, K: int | None, alpha: float, steps: int = 1, *, sampling: str = "same") -> np.ndarray:
     """FO-MAML fixed point ``[Σ p_c μ_c B_c Σ_c][Σ p_c B_c Σ_c]⁻¹``, shape (out, d).
 
     The first-order meta-gradient with a population (or independent) query loss is
@@ -239,18 +240,18 @@ def fo_maml_optimum(family, alpha: float, steps: int = 1, m: int | None = None, 
     """
     if _validate.positive_int("steps", steps, allow_zero=True) == 0:
         raise ValueError("steps must be at least 1 for FO-MAML (with steps=0 it is NAL: use nal_optimum)")
-    return _weighted_solve([(c.mean, p * q.B @ c.input_cov) for p, c, q in _curvatures(family, alpha, steps, m, sampling)])
+    return _weighted_solve([(c.mean, p * q.B @ c.input_cov) for p, c, q in _curvatures(family, K, alpha, steps, sampling)])
 
 
-def gain(family, alpha: float, steps: int = 1, m: int | None = None, *, sampling: str = "same",
+def gain(family, K: int | None, alpha: float, steps: int = 1, *, sampling: str = "same",
          include_floor: bool = False) -> float:
     """``E_NAL / E_MAML``: expected post-adaptation excess risk from the NAL optimum over that from the MAML optimum.
 
     ``include_floor=True`` adds the irreducible ``½ out ν²`` to both (which lowers the ratio).
     """
     floor = noise_floor(family) if include_floor else 0.0
-    e_nal = expected_excess_risk(nal_optimum(family), family, alpha, steps, m, sampling=sampling) + floor
-    e_maml = expected_excess_risk(maml_optimum(family, alpha, steps, m, sampling=sampling), family, alpha, steps, m,
+    e_nal = expected_excess_risk(nal_optimum(family), family, K, alpha, steps, sampling=sampling) + floor
+    e_maml = expected_excess_risk(maml_optimum(family, K, alpha, steps, sampling=sampling), family, K, alpha, steps,
                                   sampling=sampling) + floor
     return float(e_nal / e_maml)
 
@@ -283,9 +284,9 @@ def condition_number(H) -> float:
     return float(lam[-1] / lam[0]) if lam[0] > 0 else float("inf")
 
 
-def hessians(family, alpha: float, steps: int = 1, m: int | None = None, *, sampling: str = "same") -> Hessians:
+def hessians(family, K: int | None, alpha: float, steps: int = 1, *, sampling: str = "same") -> Hessians:
     """``∇²F_MAML = Σ p_c A_c`` and ``∇²F_NAL = Σ p_c Σ_c`` (the same for every output row)."""
-    curv = _curvatures(family, alpha, steps, m, sampling)
+    curv = _curvatures(family, K, alpha, steps, sampling)
     H_maml = sum(p * q.A for p, _, q in curv)
     H_nal = sum(p * c.input_cov for p, c, _ in curv)
     em, en = np.linalg.eigvalsh(H_maml), np.linalg.eigvalsh(H_nal)
@@ -358,7 +359,7 @@ class TwoCluster:
     ----------
     p_hard, rho_hard, rho_easy, alpha, distance, radius_hard, radius_easy : see above.
     d : dimension.
-    m : inner-gradient samples, ``None`` for population gradients.
+    K : inner-gradient samples, ``None`` for population gradients.
     noise : label noise ν.
     steps : inner steps k.
     sampling : ``"same"`` or ``"fresh"`` (see the module docstring).
@@ -372,7 +373,7 @@ class TwoCluster:
     radius_hard: float
     radius_easy: float
     d: int
-    m: int | None = None
+    K: int | None = None
     noise: float = 0.0
     steps: int = 1
     sampling: str = "same"
@@ -386,7 +387,7 @@ class TwoCluster:
         for name in ("distance", "radius_hard", "radius_easy"):
             _validate.finite_float(name, getattr(self, name), non_negative=True)
         _validate.positive_int("d", self.d)
-        _check_adapt(self.alpha, self.steps, self.m, self.sampling, self.noise)
+        _check_adapt(self.K, self.alpha, self.steps, self.sampling, self.noise)
 
     def components(self) -> tuple:
         """``(w_H, w_E)`` centres, arrays (d,)."""
@@ -406,23 +407,23 @@ class TwoCluster:
 
 
 @lru_cache(maxsize=4096)
-def isotropic_curvature(rho: float, alpha: float, d: int, steps: int = 1, m: int | None = None,
+def isotropic_curvature(rho: float, d: int, K: int | None, alpha: float, steps: int = 1,
                         noise: float = 0.0, sampling: str = "same") -> tuple:
     r"""``(c, n)`` for ``Σ = ρI``: the excess risk is ``c ‖w − w*‖² + n`` after adaptation.
 
-    Population or one step: ``c = ½ρ γ^k`` with ``γ = (1 − αρ)² + α²ρ²(d+1)/m`` (``m=None``:
-    ``γ = (1 − αρ)²``; for ``k>1`` this is the ``"fresh"`` model), ``n = ½α²ν²dρ² Σ_{i<k} γ^i / m``.
-    ``"same"`` with ``k > 1`` and finite ``m``: from the exact chain moments (:func:`curvature`).
+    Population or one step: ``c = ½ρ γ^k`` with ``γ = (1 − αρ)² + α²ρ²(d+1)/K`` (``K=None``:
+    ``γ = (1 − αρ)²``; for ``k>1`` this is the ``"fresh"`` model), ``n = ½α²ν²dρ² Σ_{i<k} γ^i / K``.
+    ``"same"`` with ``k > 1`` and finite ``K``: from the exact chain moments (:func:`curvature`).
     """
-    _check_adapt(alpha, steps, m, sampling, noise)
+    _check_adapt(K, alpha, steps, sampling, noise)
     rho = _validate.finite_float("rho", rho, positive=True)
     _validate.positive_int("d", d)
-    if sampling == "same" and m is not None and steps > 1:
-        q = curvature(rho * np.eye(d), alpha, steps, m, noise_std=noise, sampling="same")
+    if sampling == "same" and K is not None and steps > 1:
+        q = curvature(rho * np.eye(d), K, alpha, steps, noise_std=noise, sampling="same")
         return 0.5 * float(q.A[0, 0]), float(q.noise)
-    gamma = (1.0 - alpha * rho) ** 2 + (0.0 if m is None else alpha**2 * rho**2 * (d + 1) / m)
+    gamma = (1.0 - alpha * rho) ** 2 + (0.0 if K is None else alpha**2 * rho**2 * (d + 1) / K)
     c = 0.5 * rho * gamma**steps
-    n = 0.0 if m is None else 0.5 * alpha**2 * noise**2 * d * rho**2 * sum(gamma**i for i in range(steps)) / m
+    n = 0.0 if K is None else 0.5 * alpha**2 * noise**2 * d * rho**2 * sum(gamma**i for i in range(steps)) / K
     return c, n
 
 
@@ -467,8 +468,8 @@ def two_cluster(tc: TwoCluster) -> TwoClusterGain:
     if not isinstance(tc, TwoCluster):
         raise ValueError(f"tc must be a TwoCluster, got {type(tc).__name__}")
     pH, pE = tc.p_hard, 1.0 - tc.p_hard
-    cH, nH = isotropic_curvature(tc.rho_hard, tc.alpha, tc.d, tc.steps, tc.m, tc.noise, tc.sampling)
-    cE, nE = isotropic_curvature(tc.rho_easy, tc.alpha, tc.d, tc.steps, tc.m, tc.noise, tc.sampling)
+    cH, nH = isotropic_curvature(tc.rho_hard, tc.d, tc.K, tc.alpha, tc.steps, tc.noise, tc.sampling)
+    cE, nE = isotropic_curvature(tc.rho_easy, tc.d, tc.K, tc.alpha, tc.steps, tc.noise, tc.sampling)
     P = pH * cH + pE * cE
     if P <= 0:
         raise ValueError("both clusters are solved exactly by the inner loop (alpha*rho = 1 with population "
@@ -561,17 +562,17 @@ def quadratic_gain(weights, means, spreads, nal_hessians, maml_curvatures, noise
 
 
 def coincidence_shots(rho_hard: float, rho_easy: float, alpha: float, d: int) -> float:
-    r"""The inner-sample count ``m*`` at which the MAML and NAL optima coincide (gain exactly 1).
+    r"""The inner-sample count ``K*`` at which the MAML and NAL optima coincide (gain exactly 1).
 
     In the isotropic two-cluster landscape with population-or-fresh-batch steps, ``q_E = s_E``
-    iff ``c_E/ρ_E = c_H/ρ_H`` iff ``γ_E = γ_H`` with ``γ = (1 − αρ)² + α²ρ²(d+1)/m``, i.e.
+    iff ``c_E/ρ_E = c_H/ρ_H`` iff ``γ_E = γ_H`` with ``γ = (1 − αρ)² + α²ρ²(d+1)/K``, i.e.
 
-        m* = α²(d + 1)(ρ_E² − ρ_H²) / ((1 − αρ_H)² − (1 − αρ_E)²)
+        K* = α²(d + 1)(ρ_E² − ρ_H²) / ((1 − αρ_H)² − (1 − αρ_E)²)
 
-    (``derivations/landscape_gain.py``), independent of k, p_H and the geometry.  Above ``m*``
-    MAML leans to the hard centre and the gain grows with m; below it the noisy step
-    over-weights the easy tasks and the gain rises again as m falls.  ``nan`` if there is no
-    positive solution (e.g. ``ρ_H = ρ_E``, where the optima coincide for every m).
+    (``derivations/landscape_gain.py``), independent of k, p_H and the geometry.  Above ``K*``
+    MAML leans to the hard centre and the gain grows with K; below it the noisy step
+    over-weights the easy tasks and the gain rises again as K falls.  ``nan`` if there is no
+    positive solution (e.g. ``ρ_H = ρ_E``, where the optima coincide for every K).
     """
     rho_hard = _validate.finite_float("rho_hard", rho_hard, positive=True)
     rho_easy = _validate.finite_float("rho_easy", rho_easy, positive=True)

@@ -8,8 +8,8 @@ right-preconditioned inner step on a K-shot support set,
 and is scored on the population loss ``½ tr((M⁺ − W*) Σ (M⁺ − W*)ᵀ) + ½ out σ²``.
 Every rule studied here is of this form for a scalar output: Meta-SGD (``P = α diag λ``),
 KFO (``P = α L̃ R̃`` with ``L̃`` a 1 x 1 factor), Meta-Curvature, a deep linear net that adapts
-only its top layer (``P = α W_{L-1:1}ᵀ W_{L-1:1}``, arnold_depth_kfo.md T3) or only its
-bottom layer (``P = α ‖w_{L:2}‖² I``, T2).  With ``R = E[(M − W*)ᵀ(M − W*)]`` (d x d, summed
+only its top layer (``P = α W_{L-1:1}ᵀ W_{L-1:1}``, :mod:`linmeta.theory.precondition`) or only its
+bottom layer (``P = α ‖w_{L:2}‖² I``).  With ``R = E[(M − W*)ᵀ(M − W*)]`` (d x d, summed
 over the output rows) the expected loss over tasks and support sets is the quadratic
 (``derivations/kfo_identities.py``)
 
@@ -34,8 +34,8 @@ net's top-only factor) reach the same optimum as the unconstrained ones (KFO wit
 **The α-polynomial of a deep linear inner step.**  One simultaneous gradient step on a set of
 layers with a fixed end-to-end gradient ``G`` gives ``M⁺(α) = Π_l (W_l − α g_l)`` with
 ``g_l = S_lᵀ G P_lᵀ``: a polynomial of degree (number of adapted layers) in α whose linear
-coefficient is minus the implicit preconditioner's update (T4).  :func:`step_polynomial` returns
-its coefficients, which bound the O(α²) residual of T4 rigorously (:func:`residual_ratio_interval`).
+coefficient is minus the implicit preconditioner's update (``derivations/implicit_preconditioner.py``).  :func:`step_polynomial` returns
+its coefficients, which bound the O(α²) residual of that identity rigorously (:func:`residual_ratio_interval`).
 
 **LogR at the zero initialisation.**  For binary tasks ``y = 1[w*ᵀx > 0]`` (labels flipped with
 probability p), isotropic inputs and any task distribution, one inner step of size α from
@@ -46,8 +46,8 @@ its complement, ``w₁ = a ŵ* + b`` with ``a = (α/2K) Σ_i s_i |t_i|`` (``t_i 
 accuracy is ``(1 − p)(1 − θ/π) + p θ/π`` with ``θ = atan2(‖b‖, a)``, and the expected query loss
 (logistic, exact over the query set) is ``E S(‖w₁‖) − (1 − 2p) E[a] / √(2π)``, with
 ``S(s) = E softplus(s u)``, ``u ~ N(0, 1)`` and ``E[a] = (α/2)(1 − 2p)√(2/π)``.
-:func:`logr_zero_init_limits` evaluates these by Gauss–Hermite quadrature and a large
-Monte Carlo sample of the two scalars ``(a, ‖b‖)``.
+:func:`expected_softplus` evaluates ``S`` by Gauss–Hermite quadrature; the average over the two
+scalars ``(a, ‖b‖)`` is a Monte Carlo estimate, :func:`linmeta.sim.montecarlo.logr_zero_init_limits`.
 """
 from __future__ import annotations
 
@@ -56,9 +56,7 @@ from itertools import combinations
 import numpy as np
 
 from .. import _validate
-from ..models import mm_eye, tmm_eye
-from ..models import prefix_products, suffix_products, validate_params
-from .._random import as_generator
+from ..models import mm_eye, prefix_products, suffix_products, tmm_eye, validate_params
 from ..tasks import GaussianRegression
 
 
@@ -273,46 +271,3 @@ def expected_softplus(s, nodes: int = 160) -> np.ndarray:
     z = np.asarray(s, dtype=float)[..., None] * x
     sp = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
     return sp @ w / np.sqrt(2.0 * np.pi)
-
-
-def logr_zero_init_limits(alpha: float, d: int, K: int, label_noise: float = 0.0, *, samples: int = 400_000,
-                          rng=0) -> dict:
-    """Expected post-adaptation accuracy and query loss of LogR after one step from ``w = 0``.
-
-    Isotropic inputs; any task distribution (only the direction of ``w*`` matters).  See the
-    module docstring for the reduction to two scalars ``(a, ‖b‖)``.
-
-    Returns
-    -------
-    dict with ``accuracy``, ``accuracy_se``, ``loss``, ``loss_se`` (the standard errors of the
-    Monte Carlo over the two scalars) and ``loss_first_order`` = ``log 2 − α(1 − 2p)²/(2π)``.
-    """
-    alpha = _validate.finite_float("alpha", alpha, positive=True)
-    d = _validate.positive_int("d", d)
-    K = _validate.positive_int("K", K)
-    p = _validate.finite_float("label_noise", label_noise, non_negative=True)
-    if p > 0.5:
-        raise ValueError(f"label_noise must be in [0, 0.5], got {p}")
-    samples = _validate.positive_int("samples", samples)
-    rng = as_generator(rng)
-    acc, loss = [], []
-    chunk = max(1, 2_000_000 // K)
-    done = 0
-    while done < samples:
-        n = min(chunk, samples - done)
-        t = np.abs(rng.standard_normal((n, K)))
-        s = np.where(rng.random((n, K)) < p, -1.0, 1.0)
-        a = alpha / (2 * K) * np.sum(s * t, axis=1)
-        b = alpha / (2 * np.sqrt(K)) * np.sqrt(rng.chisquare(d - 1, n)) if d > 1 else np.zeros(n)
-        theta = np.arctan2(b, a)
-        acc.append((1 - p) * (1 - theta / np.pi) + p * theta / np.pi)
-        loss.append(expected_softplus(np.hypot(a, b)))
-        done += n
-    acc, loss = np.concatenate(acc), np.concatenate(loss)
-    mean_a = 0.5 * alpha * (1 - 2 * p) * np.sqrt(2 / np.pi)
-    linear = (1 - 2 * p) * mean_a / np.sqrt(2 * np.pi)
-    return {
-        "accuracy": float(acc.mean()), "accuracy_se": float(acc.std(ddof=1) / np.sqrt(acc.size)),
-        "loss": float(loss.mean() - linear), "loss_se": float(loss.std(ddof=1) / np.sqrt(loss.size)),
-        "loss_first_order": float(np.log(2.0) - alpha * (1 - 2 * p) ** 2 / (2 * np.pi)),
-    }

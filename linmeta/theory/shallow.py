@@ -95,7 +95,7 @@ def _batched_power(P, k):
     return out
 
 
-def expected_task_loss(M, tasks: TaskBatch, K: int | None, alpha: float, steps: int) -> np.ndarray:
+def expected_task_loss(M, tasks: TaskBatch, K: int | None, alpha: float, steps: int = 1) -> np.ndarray:
     """Expected post-adaptation population loss of each task, exactly.
 
     Parameters
@@ -120,7 +120,7 @@ def expected_task_loss(M, tasks: TaskBatch, K: int | None, alpha: float, steps: 
     return 0.5 * np.einsum("...od,...de,...oe->...", E, A, E) + const
 
 
-def expected_meta_loss(M, family, K: int | None, alpha: float, steps: int) -> float:
+def expected_meta_loss(M, family, K: int | None, alpha: float, steps: int = 1) -> float:
     """Expected meta-loss of the shallow model at ``M`` over the task family and the K-shot support sets.
 
     Parameters
@@ -138,7 +138,7 @@ def expected_meta_loss(M, family, K: int | None, alpha: float, steps: int) -> fl
     return float(total)
 
 
-def maml_optimum(family, K: int | None, alpha: float, steps: int) -> np.ndarray:
+def maml_optimum(family, K: int | None, alpha: float, steps: int = 1) -> np.ndarray:
     """The shallow MAML optimum ``M* = [Σ p_c μ_c 𝔸_c][Σ p_c 𝔸_c]⁻¹`` (= E[W*] for a shared Σ)."""
     num, den = 0.0, 0.0
     for p, c in mixture_components(family):
@@ -153,7 +153,7 @@ def maml_optimum(family, K: int | None, alpha: float, steps: int) -> np.ndarray:
         return num @ np.linalg.pinv(den, hermitian=True)
 
 
-def shallow_floor(family, K: int | None, alpha: float, steps: int) -> float:
+def shallow_floor(family, K: int | None, alpha: float, steps: int = 1) -> float:
     """The best expected post-adaptation loss a shallow model reaches with MAML at this fixed ``alpha``."""
     return expected_meta_loss(maml_optimum(family, K, alpha, steps), family, K, alpha, steps)
 

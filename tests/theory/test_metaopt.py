@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta.montecarlo import post_adaptation_samples
+from linmeta.sim.montecarlo import post_adaptation_samples
 from linmeta.preconditioners import KFO, MetaSGD
 from linmeta.theory import gaussian_moments, metaopt, precondition, shallow
 
-from .helpers import central_diff_grad, rel_err
+from ..helpers import central_diff_grad, rel_err
 
 
 def _family(seed, d=3, out=1, noise=0.3, iso=False):
@@ -189,29 +189,6 @@ def test_expected_softplus():
     assert abs(metaopt.expected_softplus(small) - (np.log(2) + small**2 / 8)) <= 1e-12
 
 
-@pytest.mark.parametrize("noise,mean", [(0.0, 0.0), (0.15, 1.5)])
-def test_logr_zero_init_limits_match_engine(noise, mean):
-    """One inner step from w = 0 on sampled binary tasks (any task distribution): engine vs reduction (4 SE)."""
-    d, K, alpha = 5, 8, 0.3
-    rng = np.random.default_rng(11)
-    mu = np.zeros(d)
-    mu[0] = mean
-    fam = lm.BinaryClassification(d=d, mean=mu, label_noise=noise)
-    batch = fam.meta_batch(fam.sample_tasks(20000, rng), K, 50, rng)
-    M = lm.adapted_map((np.zeros((1, d)),), batch.support, lm.InnerLoop(1, alpha))
-    acc, loss = np.asarray(batch.query.accuracy(M)), np.asarray(batch.query.value(M))
-    lim = metaopt.logr_zero_init_limits(alpha, d, K, noise, samples=200_000, rng=0)
-    assert abs(acc.mean() - lim["accuracy"]) <= 4 * np.hypot(acc.std() / np.sqrt(acc.size), lim["accuracy_se"])
-    assert abs(loss.mean() - lim["loss"]) <= 4 * np.hypot(loss.std() / np.sqrt(loss.size), lim["loss_se"])
-
-
-def test_logr_limits_small_step_expansion_and_alpha_invariant_accuracy():
-    a = metaopt.logr_zero_init_limits(1e-3, 6, 10, 0.1, samples=50_000, rng=1)
-    b = metaopt.logr_zero_init_limits(0.5, 6, 10, 0.1, samples=50_000, rng=1)
-    assert abs(a["loss"] - a["loss_first_order"]) <= 1e-6  # O(α²) remainder
-    assert a["accuracy"] == pytest.approx(b["accuracy"], abs=1e-12)  # the direction does not depend on α
-
-
 def test_input_validation():
     S = np.eye(2)
     with pytest.raises(ValueError, match="input_cov"):
@@ -226,8 +203,6 @@ def test_input_validation():
         metaopt.error_moment(np.zeros((1, 2)), lm.BinaryClassification(d=2))
     with pytest.raises(ValueError, match="M must have shape"):
         metaopt.error_moment(np.zeros((2, 2)), lm.GaussianRegression(d=2))
-    with pytest.raises(ValueError, match="label_noise"):
-        metaopt.logr_zero_init_limits(0.1, 3, 4, 0.7)
     with pytest.raises(ValueError, match="G must have"):
         metaopt.step_polynomial(lm.init_deep_linear(3, (2,), 1, rng=0), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="alpha"):

@@ -5,7 +5,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import linmeta as lm
-from .helpers import rel_err, within_se
+from ..helpers import rel_err, within_se
 from linmeta.theory import landscape as L
 from linmeta.theory import shallow
 
@@ -28,7 +28,7 @@ def _mixture(seed=0, d=3, noise=(0.3, 0.5)):
 
 def test_curvature_no_adaptation_is_sigma():
     S = _spd(np.random.default_rng(0), 3)
-    q = L.curvature(S, 0.7, 0, 5, noise_std=0.5)
+    q = L.curvature(S, 5, 0.7, 0, noise_std=0.5)
     assert np.array_equal(q.A, S) and float(q.noise) == 0.0 and np.allclose(q.B, np.eye(3))
 
 
@@ -37,13 +37,13 @@ def test_curvature_population_is_power_sandwich(steps):
     S = _spd(np.random.default_rng(1), 4)
     P = np.linalg.matrix_power(np.eye(4) - 0.8 * S, steps)
     for sampling in ("same", "fresh"):
-        q = L.curvature(S, 0.8, steps, None, noise_std=0.3, sampling=sampling)
+        q = L.curvature(S, None, 0.8, steps, noise_std=0.3, sampling=sampling)
         assert rel_err(q.A, P @ S @ P) < 1e-13 and float(q.noise) == 0.0 and rel_err(q.B, P) < 1e-13
 
 
 def test_one_step_same_equals_fresh():
     S = _spd(np.random.default_rng(2), 3)
-    a, b = (L.curvature(S, 0.6, 1, 7, noise_std=0.4, sampling=s) for s in ("same", "fresh"))
+    a, b = (L.curvature(S, 7, 0.6, 1, noise_std=0.4, sampling=s) for s in ("same", "fresh"))
     assert rel_err(a.A, b.A) < 1e-12 and abs(float(a.noise) - float(b.noise)) < 1e-12 * float(a.noise)
     assert rel_err(a.B, b.B) < 1e-12
 
@@ -70,7 +70,7 @@ def test_curvature_matches_simulation(steps, sampling):
     S = _spd(rng, 2)
     e = np.array([1.0, -0.5])
     x = _mc_excess(S, e, 0.7, steps, 4, 0.5, sampling, 200_000, rng)
-    q = L.curvature(S, 0.7, steps, 4, noise_std=0.5, sampling=sampling)
+    q = L.curvature(S, 4, 0.7, steps, noise_std=0.5, sampling=sampling)
     theory = 0.5 * e @ q.A @ e + float(q.noise)
     assert within_se(x.mean(), theory, x.std(ddof=1) / np.sqrt(x.size), 4.0), (x.mean(), theory)
 
@@ -79,9 +79,9 @@ def test_curvature_batched_over_types():
     rng = np.random.default_rng(4)
     S = np.stack([_spd(rng, 3), _spd(rng, 3)])
     for sampling in ("same", "fresh"):
-        q = L.curvature(S, 0.5, 2, 6, noise_std=0.2, sampling=sampling)
+        q = L.curvature(S, 6, 0.5, 2, noise_std=0.2, sampling=sampling)
         for i in range(2):
-            qi = L.curvature(S[i], 0.5, 2, 6, noise_std=0.2, sampling=sampling)
+            qi = L.curvature(S[i], 6, 0.5, 2, noise_std=0.2, sampling=sampling)
             assert rel_err(q.A[i], qi.A) < 1e-12 and abs(q.noise[i] - float(qi.noise)) < 1e-12
 
 
@@ -92,34 +92,33 @@ def test_curvature_batched_over_types():
 def test_expected_excess_risk_matches_shallow(steps, m):
     fam = _mixture()
     W = np.random.default_rng(5).standard_normal((1, 3))
-    got = L.expected_excess_risk(W, fam, 0.6, steps, m) + L.noise_floor(fam)
+    got = L.expected_excess_risk(W, fam, m, 0.6, steps) + L.noise_floor(fam)
     want = shallow.expected_meta_loss(W, fam, m, 0.6, steps)
     assert abs(got - want) < 1e-12 * abs(want)
-    assert rel_err(L.maml_optimum(fam, 0.6, steps, m), shallow.maml_optimum(fam, m, 0.6, steps)) < 1e-11
+    assert rel_err(L.maml_optimum(fam, m, 0.6, steps), shallow.maml_optimum(fam, m, 0.6, steps)) < 1e-11
 
 
 def test_excess_risk_vectorised_over_inits():
     fam = _mixture()
     W = np.random.default_rng(6).standard_normal((4, 5, 1, 3))
-    got = L.expected_excess_risk(W, fam, 0.6, 2, 5)
+    got = L.expected_excess_risk(W, fam, 5, 0.6, 2)
     assert got.shape == (4, 5)
-    assert abs(got[2, 3] - L.expected_excess_risk(W[2, 3], fam, 0.6, 2, 5)) < 1e-14 * got[2, 3]
+    assert abs(got[2, 3] - L.expected_excess_risk(W[2, 3], fam, 5, 0.6, 2)) < 1e-14 * got[2, 3]
 
 
 def test_optima_minimise_and_gain_at_least_one():
     fam = _mixture(7)
     for steps, m, sampling in ((1, None, "same"), (1, 4, "same"), (2, 6, "same"), (4, 6, "fresh")):
-        wm = L.maml_optimum(fam, 0.7, steps, m, sampling=sampling)
-        e0 = L.expected_excess_risk(wm, fam, 0.7, steps, m, sampling=sampling)
+        wm = L.maml_optimum(fam, m, 0.7, steps, sampling=sampling)
+        e0 = L.expected_excess_risk(wm, fam, m, 0.7, steps, sampling=sampling)
         rng = np.random.default_rng(steps)
         for _ in range(5):
             w = wm + 0.1 * rng.standard_normal(wm.shape)
-            assert L.expected_excess_risk(w, fam, 0.7, steps, m, sampling=sampling) > e0
+            assert L.expected_excess_risk(w, fam, m, 0.7, steps, sampling=sampling) > e0
         wn = L.nal_optimum(fam)
-        assert L.expected_excess_risk(wn, fam, 0.7, 0, None) <= L.expected_excess_risk(wm, fam, 0.7, 0, None)
-        assert L.gain(fam, 0.7, steps, m, sampling=sampling) >= 1.0
-        assert L.gain(fam, 0.7, steps, m, sampling=sampling, include_floor=True) <= L.gain(fam, 0.7, steps, m,
-                                                                                             sampling=sampling)
+        assert L.expected_excess_risk(wn, fam, None, 0.7, 0) <= L.expected_excess_risk(wm, fam, None, 0.7, 0)
+        assert L.gain(fam, m, 0.7, steps, sampling=sampling) >= 1.0
+        assert L.gain(fam, m, 0.7, steps, sampling=sampling, include_floor=True) <= L.gain(fam, m, 0.7, steps, sampling=sampling)
 
 
 def test_shared_sigma_optima_coincide_at_mean():
@@ -129,9 +128,9 @@ def test_shared_sigma_optima_coincide_at_mean():
     fam = lm.TaskMixture(tuple(lm.GaussianRegression(d=3, mean=rng.standard_normal((1, 3)), cov=0.3, input_cov=S)
                                for _ in range(3)), (0.2, 0.3, 0.5))
     mean = fam.mean_task()
-    for W in (L.nal_optimum(fam), L.maml_optimum(fam, 0.9, 2, 5), L.fo_maml_optimum(fam, 0.9, 3, 5, sampling="fresh")):
+    for W in (L.nal_optimum(fam), L.maml_optimum(fam, 5, 0.9, 2), L.fo_maml_optimum(fam, 5, 0.9, 3, sampling="fresh")):
         assert rel_err(W, mean) < 1e-12
-    assert abs(L.gain(fam, 0.9, 1, 5) - 1.0) < 1e-12
+    assert abs(L.gain(fam, 5, 0.9, 1) - 1.0) < 1e-12
 
 
 def test_fo_maml_isotropic_weights():
@@ -140,18 +139,18 @@ def test_fo_maml_isotropic_weights():
     fam = tc.family()
     w = np.array([0.3 * 0.2 * 0.8, 0.7 * 0.7 * 0.3])
     expect = w[1] / w.sum() * 3.0
-    got = L.fo_maml_optimum(fam, 1.0, 1, None)[0]
+    got = L.fo_maml_optimum(fam, None, 1.0, 1)[0]
     assert abs(got[0] - expect) < 1e-12 and np.max(np.abs(got[1:])) < 1e-12
 
 
 def test_hessians_and_conditioning_examples():
     """Research note §4: κ_MAML = 818 vs κ_NAL = 9.9 for diag(0.1, 0.99); 1.024 vs 2.5 for diag(0.2, 0.5)."""
-    h = L.hessians(lm.GaussianRegression(d=2, input_cov=np.diag([0.1, 0.99])), 1.0, 1, None)
+    h = L.hessians(lm.GaussianRegression(d=2, input_cov=np.diag([0.1, 0.99])), None, 1.0, 1)
     assert abs(h.kappa_nal - 9.9) < 1e-12 and abs(h.kappa_maml - 0.081 / (0.99 * 0.01**2)) < 1e-9
-    h = L.hessians(lm.GaussianRegression(d=2, input_cov=np.diag([0.2, 0.5])), 1.0, 1, None)
+    h = L.hessians(lm.GaussianRegression(d=2, input_cov=np.diag([0.2, 0.5])), None, 1.0, 1)
     assert abs(h.kappa_nal - 2.5) < 1e-12 and abs(h.kappa_maml - 0.128 / 0.125) < 1e-12
     tc = L.TwoCluster(0.5, 0.1, 0.9, 1.0, 2.0, 1.0, 1.0, 3)
-    h = L.hessians(tc.family(), 1.0, 1, None)
+    h = L.hessians(tc.family(), None, 1.0, 1)
     assert rel_err(h.maml, 0.045 * np.eye(3)) < 1e-12 and rel_err(h.nal, 0.5 * np.eye(3)) < 1e-12
 
 
@@ -165,10 +164,10 @@ def test_mean_gd_path_and_iterations():
 
 
 def test_quadratic_gain_matches_family_gain():
-    tc = L.TwoCluster(0.4, 0.2, 0.8, 1.0, 3.0, 0.7, 1.2, 3, m=10, noise=0.3)
+    tc = L.TwoCluster(0.4, 0.2, 0.8, 1.0, 3.0, 0.7, 1.2, 3, K=10, noise=0.3)
     r = L.two_cluster(tc)
     comps = [(0.4, 0.2, 0.7, np.zeros(3), r.c_hard), (0.6, 0.8, 1.2, np.r_[3.0, 0, 0], r.c_easy)]
-    n = [L.isotropic_curvature(rho, 1.0, 3, 1, 10, 0.3)[1] for _, rho, *_ in comps]
+    n = [L.isotropic_curvature(rho, 3, 10, 1.0, 1, 0.3)[1] for _, rho, *_ in comps]
     q = L.quadratic_gain([c[0] for c in comps], [c[3] for c in comps], [c[2] ** 2 / 3 * np.eye(3) for c in comps],
                          [c[1] * np.eye(3) for c in comps], [2 * c[4] * np.eye(3) for c in comps], n)
     assert abs(q.gain - r.gain) < 1e-12 * r.gain and abs(q.excess_maml - r.excess_maml) < 1e-12 * r.excess_maml
@@ -181,13 +180,13 @@ def test_quadratic_gain_matches_family_gain():
 # --------------------------------------------------------------------------- two-cluster landscape
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(m=7, noise=0.4), dict(steps=3), dict(m=12, steps=2, noise=0.5),
-                                dict(m=12, steps=5, sampling="fresh", noise=0.5)])
+@pytest.mark.parametrize("kw", [dict(), dict(K=7, noise=0.4), dict(steps=3), dict(K=12, steps=2, noise=0.5),
+                                dict(K=12, steps=5, sampling="fresh", noise=0.5)])
 def test_two_cluster_matches_general_functions(kw):
     tc = L.TwoCluster(0.35, 0.15, 0.8, 1.1, 2.5, 0.6, 1.3, 4, **kw)
     r = L.two_cluster(tc)
     fam = tc.family()
-    args = (tc.alpha, tc.steps, tc.m)
+    args = (tc.K, tc.alpha, tc.steps)
     assert abs(r.gain - L.gain(fam, *args, sampling=tc.sampling)) < 1e-11 * r.gain
     wm, wn = L.two_cluster_optima(tc)
     assert rel_err(wm, L.maml_optimum(fam, *args, sampling=tc.sampling)) < 1e-11
@@ -201,8 +200,8 @@ def test_two_cluster_matches_general_functions(kw):
 
 def test_two_cluster_p2_equal_hardness_and_zero_distance():
     for m, k in ((None, 1), (3, 1), (20, 2)):
-        assert L.two_cluster(L.TwoCluster(0.3, 0.6, 0.6, 1.0, 5.0, 0.5, 2.0, 4, m=m, steps=k, noise=0.2)).gain == 1.0
-        assert abs(L.two_cluster(L.TwoCluster(0.3, 0.1, 0.6, 1.0, 0.0, 0.5, 2.0, 4, m=m, steps=k)).gain - 1) < 1e-15
+        assert L.two_cluster(L.TwoCluster(0.3, 0.6, 0.6, 1.0, 5.0, 0.5, 2.0, 4, K=m, steps=k, noise=0.2)).gain == 1.0
+        assert abs(L.two_cluster(L.TwoCluster(0.3, 0.1, 0.6, 1.0, 0.0, 0.5, 2.0, 4, K=m, steps=k)).gain - 1) < 1e-15
 
 
 def test_two_cluster_p4_attained_and_p8_re_free():
@@ -217,7 +216,7 @@ def test_coincidence_shots():
     """With ρ_H = 1/3, ρ_E = α = 1: m* = 2(d+1) is an integer and the gain is exactly 1 there."""
     d = 4
     assert abs(L.coincidence_shots(1 / 3, 1.0, 1.0, d) - 2 * (d + 1)) < 1e-12
-    r = L.two_cluster(L.TwoCluster(0.5, 1 / 3, 1.0, 1.0, 3.0, 1.0, 1.0, d, m=2 * (d + 1)))
+    r = L.two_cluster(L.TwoCluster(0.5, 1 / 3, 1.0, 1.0, 3.0, 1.0, 1.0, d, K=2 * (d + 1)))
     assert abs(r.gain - 1.0) < 1e-12 and abs(r.q_easy - r.s_easy) < 1e-12
     assert np.isnan(L.coincidence_shots(0.5, 0.5, 1.0, d))
 
@@ -234,7 +233,7 @@ def test_bound_holds_population(p, a, b, alpha, D, RH, RE, d, k, noise):
     """P3: with population gradients and ρ_H ≤ ρ_E ≤ 1/α, 1 ≤ gain ≤ 1 + s_E²D²/R_H²."""
     rho_h, rho_e = min(a, b) / alpha, max(a, b) / alpha
     tc = L.TwoCluster(p, rho_h, rho_e, alpha, D, RH, RE, d, None, noise, k)
-    if all(L.isotropic_curvature(rho, alpha, d, k)[0] == 0.0 for rho in (rho_h, rho_e)):
+    if all(L.isotropic_curvature(rho, d, None, alpha, k)[0] == 0.0 for rho in (rho_h, rho_e)):
         # αρ = 1 for both clusters: every task is solved by the inner loop, the MAML optimum is not unique
         with pytest.raises(ValueError, match="both clusters are solved exactly"):
             L.two_cluster(tc)
@@ -247,11 +246,11 @@ def test_bound_holds_population(p, a, b, alpha, D, RH, RE, d, k, noise):
 
 @settings(max_examples=200, deadline=None)
 @given(p=st.floats(0.02, 0.98), a=st.floats(0.01, 2.0), b=st.floats(0.01, 2.0), D=st.floats(0.0, 20.0),
-       RH=st.floats(0.05, 5.0), RE=st.floats(0.0, 5.0), d=st.integers(1, 10), m=st.integers(1, 200),
+       RH=st.floats(0.05, 5.0), RE=st.floats(0.0, 5.0), d=st.integers(1, 10), K=st.integers(1, 200),
        k=st.integers(1, 4), noise=st.floats(0.0, 1.0))
-def test_bound_condition_is_sufficient(p, a, b, D, RH, RE, d, m, k, noise):
-    """With finite m (fresh batches) and any curvatures: q_E ≤ s_E(2 − s_E) implies gain ≤ bound."""
-    r = L.two_cluster(L.TwoCluster(p, a, b, 1.0, D, RH, RE, d, m, noise, k, "fresh"))
+def test_bound_condition_is_sufficient(p, a, b, D, RH, RE, d, K, k, noise):
+    """With finite K (fresh batches) and any curvatures: q_E ≤ s_E(2 − s_E) implies gain ≤ bound."""
+    r = L.two_cluster(L.TwoCluster(p, a, b, 1.0, D, RH, RE, d, K, noise, k, "fresh"))
     assert r.gain >= 1.0 - 1e-12
     if r.bound_applies:
         assert r.gain <= r.bound * (1 + 1e-12)
@@ -261,16 +260,16 @@ def test_bound_condition_is_sufficient(p, a, b, D, RH, RE, d, m, k, noise):
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: L.curvature(np.eye(2), 0.5, 4, 5), "sampling='fresh'"),
-    (lambda: L.curvature(np.eye(2), 0.5, 1, 5, sampling="twice"), "sampling"),
-    (lambda: L.curvature(-np.eye(2), 0.5, 1, 5), "positive semi-definite"),
-    (lambda: L.curvature(np.eye(2), 0.5, 1, 0), "m must be a positive"),
+    (lambda: L.curvature(np.eye(2), 5, 0.5, 4), "sampling='fresh'"),
+    (lambda: L.curvature(np.eye(2), 5, 0.5, 1, sampling="twice"), "sampling"),
+    (lambda: L.curvature(-np.eye(2), 5, 0.5, 1), "positive semi-definite"),
+    (lambda: L.curvature(np.eye(2), 0, 0.5, 1), "K must be a positive"),
     (lambda: L.TwoCluster(1.0, 0.1, 0.9, 1.0, 1.0, 1.0, 1.0, 3), "p_hard"),
     (lambda: L.TwoCluster(0.5, -0.1, 0.9, 1.0, 1.0, 1.0, 1.0, 3), "rho_hard"),
     (lambda: L.two_cluster(L.TwoCluster(0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3)), "flat"),
-    (lambda: L.expected_excess_risk(np.zeros((1, 4)), _mixture(), 0.5), "trailing shape"),
+    (lambda: L.expected_excess_risk(np.zeros((1, 4)), _mixture(), None, 0.5), "trailing shape"),
     (lambda: L.nal_optimum("tasks"), "family"),
-    (lambda: L.fo_maml_optimum(_mixture(), 0.5, 0), "steps"),
+    (lambda: L.fo_maml_optimum(_mixture(), None, 0.5, 0), "steps"),
     (lambda: L.gd_iterations(np.eye(2), 1.5), "tol"),
 ])
 def test_validation(call, match):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _validate
+from .. import _validate
 
 
 def layer_maps(params) -> list:

@@ -6,7 +6,7 @@ from numpy.polynomial.hermite_e import hermegauss
 import linmeta as lm
 from linmeta.theory import depth, shallow
 
-from .helpers import central_diff_grad, rel_err
+from ..helpers import central_diff_grad, rel_err
 
 
 def _tasks(w_star, rho, noise):

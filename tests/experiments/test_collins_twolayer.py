@@ -2,7 +2,7 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from linmeta import nonlinear as nl
+from linmeta import twolayer as nl
 from linmeta.experiments import collins_twolayer as ex
 from linmeta.experiments import runner
 from linmeta.experiments.base import Check

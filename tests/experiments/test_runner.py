@@ -12,7 +12,7 @@ import pytest
 
 from linmeta.experiments import runner
 
-from . import sweep_fixture
+from .. import sweep_fixture
 
 EXP = sweep_fixture.EXPERIMENT
 ROOT = Path(__file__).resolve().parent.parent

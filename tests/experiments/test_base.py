@@ -1,14 +1,13 @@
 """Experiment declarations and checks (linmeta.experiments.base)."""
 import math
 
-import numpy as np
 
 import pytest
 
 from linmeta.experiments.base import (ConfigError, Param, above, below, close_rel, close_se,
-                                      seeds_tasks_mean_se, small)
+                                      small)
 
-from . import sweep_fixture
+from .. import sweep_fixture
 
 EXP = sweep_fixture.EXPERIMENT
 
@@ -50,13 +49,3 @@ def test_check_constructors():
     d = close_se("a", 1.0, 1.3, 0.1).as_dict()
     assert d["theory"] == 1.0 and d["passed"] is True
     assert small("e", math.nan, 1.0).passed is False
-
-
-def test_seeds_tasks_standard_error_components():
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal(5)
-    only_seeds = np.repeat(a[:, None], 7, axis=1)
-    assert np.isclose(seeds_tasks_mean_se(only_seeds)[1], a.std(ddof=1) / np.sqrt(5))
-    b = rng.standard_normal(9)
-    only_tasks = np.repeat(b[None, :], 4, axis=0)
-    assert np.isclose(seeds_tasks_mean_se(only_tasks)[1], b.std(ddof=1) / np.sqrt(9))

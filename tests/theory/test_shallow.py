@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta.montecarlo import post_adaptation_samples
+from linmeta.sim.montecarlo import post_adaptation_samples
 from linmeta.theory import shallow
 
 

@@ -5,7 +5,7 @@ import pytest
 import linmeta as lm
 from linmeta.experiments import arnold_metaopt as exp
 from linmeta.experiments import runner
-from linmeta.experiments.base import seeds_tasks_mean_se
+from linmeta.sim.stats import crossed_table_mean_se
 
 TINY = {"methods": (0, 1, 2, 5), "steps": 12, "segments": 2, "seeds": 2, "curve_tasks": 16, "test_tasks": 200,
         "tasks_per_step": 8}
@@ -85,7 +85,7 @@ def test_family_and_summarise():
     fam = exp.family(cfg)
     assert np.isclose(np.linalg.norm(fam.mean), 2.5)
     v = np.random.default_rng(0).standard_normal((4, 1000))
-    m, se = seeds_tasks_mean_se(v)
+    m, se = crossed_table_mean_se(v)
     assert abs(m - v.mean()) < 1e-15 and 0 < se < 0.1
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import linmeta as lm
 from linmeta.meta import meta_loss
-from linmeta.montecarlo import post_adaptation_samples
+from linmeta.sim.montecarlo import post_adaptation_samples
 from linmeta.theory import anil, shallow
 from linmeta.theory.deep_one_step import expected_meta_loss, expected_task_loss
 

@@ -1,12 +1,13 @@
-"""ANIL closed forms: votes, the one-step expected loss, the oracle, the head/body split (linmeta.theory.anil)."""
+"""ANIL closed forms: votes, the one-step expected loss, the oracle, the head/body split in expectation (linmeta.theory.anil)."""
 import numpy as np
 import pytest
 
 from linmeta import (GaussianRegression, InnerLoop, LogisticLoss, TaskBatch, adapted_map, end_to_end,
                      init_deep_linear, sample_moments)
+from linmeta.sim.head_body import head_body_split
 from linmeta.theory import anil, shallow
 
-from .helpers import central_diff_grad
+from ..helpers import central_diff_grad
 
 
 def _family(rng, d=4, out=1, noise=0.3):
@@ -139,34 +140,12 @@ def test_oracle_is_a_lower_bound_and_stationary():
 # ---------------------------------------------------------------------------------- head/body split
 
 
-def test_split_first_order_terms_are_the_alpha_derivative():
-    # gradient check in α: d/dα of each exact reduction at α = 0 vs the first-order (preconditioner) parts
-    rng = np.random.default_rng(7)
-    d, T = 4, 3
-    params = init_deep_linear(d, (3, 5), 2, rng=rng)
-    sup = sample_moments(rng.standard_normal((T, 6, d)), rng.standard_normal((T, 6, 2)))
-    qry = sample_moments(rng.standard_normal((T, 9, d)), rng.standard_normal((T, 9, 2)))
-    lin = anil.head_body_split(params, sup, qry, 1.0)
-    for t in range(T):
-        for name, ref in (("head", lin.head_linear[t]), ("body", lin.body_linear[t]),
-                          ("total", lin.head_linear[t] + lin.body_linear[t])):
-            g = central_diff_grad(lambda a: getattr(anil.head_body_split(params, sup, qry, float(a[0])), name)[t],
-                                  np.array([0.0]), h=1e-3)[0]
-            assert abs(g - ref) <= 1e-8 * max(1.0, abs(ref))
-    s = anil.head_body_split(params, sup, qry, 0.2)
-    assert np.max(np.abs(s.total - s.head - s.body - s.interaction)) <= 1e-15 * np.max(np.abs(s.total))
-    # the head's first-order part is ANIL's preconditioner ⟨G_q, G_s P_LᵀP_L⟩
-    M = end_to_end(params)[None]
-    R = anil.top_only_factor(params)
-    assert np.allclose(lin.head_linear, np.sum(qry.grad(M) * (sup.grad(M) @ R), axis=(-2, -1)), rtol=1e-12)
-
-
 def test_two_layer_split_expectation_equals_sigma_point_average():
     rng = np.random.default_rng(8)
     fam = _family(rng, d=4, out=2)
     params = init_deep_linear(4, (3,), 2, rng=rng, n_runs=2)
     pop = _sigma_points(fam).population()
-    s = anil.head_body_split(params, pop, pop, 0.3)
+    s = head_body_split(params, pop, pop, 0.3)
     ex = anil.two_layer_split_expectation(params, fam, 0.3)
     for k in ("head", "body", "head_linear", "body_linear"):
         assert np.max(np.abs(getattr(s, k).mean(-1) - ex[k])) <= 1e-10 * np.max(np.abs(ex[k]))
@@ -183,7 +162,6 @@ def test_two_layer_split_expectation_equals_sigma_point_average():
     (lambda: anil.anil_oracle(GaussianRegression(d=3, out=2), 5, 0.1), "out = 1"),
     (lambda: anil.anil_oracle(GaussianRegression(d=3, cov=np.diag([1.0, 2.0, 0.0])), 5, 0.1), "equal non-zero"),
     (lambda: anil.anil_oracle(GaussianRegression(d=3, input_cov=2 * np.eye(3)), 5, 0.1), "input_cov = I"),
-    (lambda: anil.head_body_split(init_deep_linear(3, (), 1, rng=0), None, None, 0.1), "at least 2 layers"),
     (lambda: anil.two_layer_split_expectation(init_deep_linear(3, (2, 2), 1, rng=0), GaussianRegression(d=3), 0.1),
      "exactly 2 layers"),
     (lambda: anil.anil_expected_loss(init_deep_linear(3, (2,), 1, rng=0), object(), 5, 0.1), "GaussianRegression"),

@@ -5,7 +5,7 @@ import pytest
 import linmeta as lm
 from linmeta.theory import metaopt, precondition
 
-from .helpers import central_diff_grad, rel_err
+from ..helpers import central_diff_grad, rel_err
 
 
 def _net(rng, d=4, widths=(3, 5), out=2, scheme="gaussian", n_runs=None):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from linmeta import init_deep_linear
-from linmeta.representations import (canonical_correlations_samples, layer_features, layer_maps,
+from linmeta.sim.representations import (canonical_correlations_samples, layer_features, layer_maps,
                                      linear_cka_samples, mean_cca_samples)
 from linmeta.theory.similarity import canonical_correlations, linear_cka, mean_cca
 

@@ -1,8 +1,8 @@
 r"""A two-layer network ``f(x) = aᵀσ(Wx)`` meta-trained by MAML or NAL on teacher-network task mixtures.
 
 This is the nonlinear companion of :mod:`linmeta.theory.landscape` (Collins, Mokhtari &
-Shakkottai; ``shared/research/collins_task_landscape.md`` §5, where the network setting is
-our suggestion [S], not the paper's).  Everything is hand-written numpy, batched over a task
+Shakkottai; the network setting is our suggestion, not the paper's).  It is a separate engine with
+its own names, which do not shadow the linear engine's.  Everything is hand-written numpy, batched over a task
 axis, float64.
 
 Model and losses.  Parameters ``θ = (W, a)`` with ``W`` (h, d) and ``a`` (h,); a task is a
@@ -39,7 +39,7 @@ from . import _validate
 from ._random import as_generator
 
 ACTIVATIONS = ("relu", "tanh")
-LAYER_SETS = ("all", "last")
+TWO_LAYER_SETS = ("all", "last")
 
 
 # --------------------------------------------------------------------------- activations
@@ -179,7 +179,7 @@ class SampleLoss:
 
 
 @dataclass(frozen=True)
-class MetaRule:
+class TwoLayerRule:
     """Inner loop of the two-layer network.
 
     Parameters
@@ -198,12 +198,12 @@ class MetaRule:
     def __post_init__(self):
         _validate.positive_int("steps", self.steps, allow_zero=True)
         object.__setattr__(self, "alpha", _validate.finite_float("alpha", self.alpha))
-        _validate.one_of("layers", self.layers, LAYER_SETS)
+        _validate.one_of("layers", self.layers, TWO_LAYER_SETS)
         if not isinstance(self.first_order, bool):
             raise ValueError(f"first_order must be True or False, got {self.first_order!r}")
 
 
-NAL = MetaRule(steps=0)
+TWO_LAYER_NAL = TwoLayerRule(steps=0)
 
 
 def _inner(W, a, support, rule, keep=False):
@@ -226,8 +226,8 @@ def _check_meta(W, a, support, query, rule):
     W, a = _check_params(W, a)
     if W.ndim != 2:
         raise ValueError(f"W must be one initialisation of shape (h, d), got {W.shape}")
-    if not isinstance(rule, MetaRule):
-        raise ValueError(f"rule must be a linmeta.nonlinear.MetaRule, got {type(rule).__name__}")
+    if not isinstance(rule, TwoLayerRule):
+        raise ValueError(f"rule must be a linmeta.twolayer.TwoLayerRule, got {type(rule).__name__}")
     for name, loss in (("support", support), ("query", query)):
         if not isinstance(loss, SampleLoss):
             raise ValueError(f"{name} must be a SampleLoss, got {type(loss).__name__}")
@@ -240,7 +240,7 @@ def _check_meta(W, a, support, query, rule):
     return W, a
 
 
-def adapt(W, a, support: SampleLoss, rule: MetaRule) -> tuple:
+def adapt_two_layer(W, a, support: SampleLoss, rule: TwoLayerRule) -> tuple:
     """Adapted parameters of every task: ``W`` (T, h, d), ``a`` (T, h)."""
     W, a = _check_meta(W, a, support, support, rule)
     Wt, at, _ = _inner(W, a, support, rule)
@@ -248,21 +248,21 @@ def adapt(W, a, support: SampleLoss, rule: MetaRule) -> tuple:
     return np.broadcast_to(Wt, (T,) + W.shape).copy(), np.broadcast_to(at, (T,) + a.shape).copy()
 
 
-def meta_loss(W, a, support: SampleLoss, query: SampleLoss, rule: MetaRule) -> float:
+def two_layer_meta_loss(W, a, support: SampleLoss, query: SampleLoss, rule: TwoLayerRule) -> float:
     """Mean post-adaptation query loss ``mean_t ℓ^q_t(θ_t^k)`` (NAL: ``rule.steps = 0``)."""
     W, a = _check_meta(W, a, support, query, rule)
     Wt, at, _ = _inner(W, a, support, rule)
     return np.mean(query.value(Wt, at))
 
 
-def meta_value_and_grad(W, a, support: SampleLoss, query: SampleLoss, rule: MetaRule) -> tuple:
+def two_layer_meta_value_and_grad(W, a, support: SampleLoss, query: SampleLoss, rule: TwoLayerRule) -> tuple:
     """Meta-loss and its exact gradient ``(value, ∇_W, ∇_a)`` (second-order terms included).
 
     Parameters
     ----------
     W : array (h, d). a : array (h,).
     support, query : :class:`SampleLoss` with T tasks each.
-    rule : :class:`MetaRule` (``NAL`` for non-adaptive learning).
+    rule : :class:`TwoLayerRule` (``TWO_LAYER_NAL`` for non-adaptive learning).
 
     Returns
     -------
@@ -408,10 +408,10 @@ class TwoLayerTrainResult:
     history: dict
 
 
-def meta_train(W0, a0, mixture: TeacherMixture, rule: MetaRule, *, K: int, Q: int, tasks: int = 256,
+def meta_train_two_layer(W0, a0, mixture: TeacherMixture, rule: TwoLayerRule, *, K: int, Q: int, tasks: int = 256,
                iters: int = 200, optimizer: str = "lbfgs", lr: float = 1e-2, ridge: float = 0.0, seed=0,
                gtol: float = 1e-10) -> TwoLayerTrainResult:
-    """Meta-train the two-layer network by MAML (``rule.steps ≥ 1``) or NAL (``rule = NAL``).
+    """Meta-train the two-layer network by MAML (``rule.steps ≥ 1``) or NAL (``rule = TWO_LAYER_NAL``).
 
     ``optimizer="lbfgs"``: scipy L-BFGS on one fixed set of ``tasks`` tasks with fixed
     support (``K``) and query (``Q``) samples (deterministic; converges to that set's
@@ -421,7 +421,7 @@ def meta_train(W0, a0, mixture: TeacherMixture, rule: MetaRule, *, K: int, Q: in
     ----------
     W0, a0 : initial parameters, arrays (h, d), (h,).
     mixture : the task distribution.
-    rule : :class:`MetaRule`.
+    rule : :class:`TwoLayerRule`.
     K, Q : support and query samples per task.
     tasks : tasks in the (fixed or per-step) batch.
     iters : L-BFGS iterations or Adam steps.
@@ -434,8 +434,8 @@ def meta_train(W0, a0, mixture: TeacherMixture, rule: MetaRule, *, K: int, Q: in
     W0, a0 = _check_params(W0, a0)
     if W0.shape != mixture.centre_hard[0].shape:
         raise ValueError(f"W0 must have the teachers' shape {mixture.centre_hard[0].shape}, got {W0.shape}")
-    if not isinstance(rule, MetaRule):
-        raise ValueError(f"rule must be a MetaRule, got {type(rule).__name__}")
+    if not isinstance(rule, TwoLayerRule):
+        raise ValueError(f"rule must be a TwoLayerRule, got {type(rule).__name__}")
     K, Q = _validate.positive_int("K", K), _validate.positive_int("Q", Q)
     tasks, iters = _validate.positive_int("tasks", tasks), _validate.positive_int("iters", iters)
     _validate.one_of("optimizer", optimizer, ("lbfgs", "adam"))
@@ -483,7 +483,7 @@ def meta_train(W0, a0, mixture: TeacherMixture, rule: MetaRule, *, K: int, Q: in
     return TwoLayerTrainResult(W.copy(), a.copy(), {"loss": np.asarray(losses)})
 
 
-def post_adaptation_excess(inits, teachers: Teachers, rule: MetaRule, *, K: int, Q: int, rng) -> np.ndarray:
+def post_adaptation_excess(inits, teachers: Teachers, rule: TwoLayerRule, *, K: int, Q: int, rng) -> np.ndarray:
     """Excess risk after adaptation of several initialisations on the same tasks and samples.
 
     Each init adapts on one noisy K-shot support set per task; the excess risk

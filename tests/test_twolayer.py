@@ -1,8 +1,8 @@
-"""Tests of linmeta.nonlinear: the two-layer network, its exact meta-gradients, teacher mixtures, training."""
+"""Tests of linmeta.twolayer: the two-layer network, its exact meta-gradients, teacher mixtures, training."""
 import numpy as np
 import pytest
 
-from linmeta import nonlinear as nl
+from linmeta import twolayer as nl
 from linmeta.theory import landscape as L
 
 from .helpers import central_diff_grad, complex_step_grad, rel_err
@@ -22,13 +22,13 @@ def _as_fn(S, Q, rule):
     return lambda x: nl._value_and_grad(x[: H * D].reshape(H, D), x[H * D:], S, Q, rule)[0]
 
 
-RULES = [nl.MetaRule(1, 0.3), nl.MetaRule(2, 0.25), nl.MetaRule(1, 0.3, "last"), nl.MetaRule(2, 0.2, "last"), nl.NAL]
+RULES = [nl.TwoLayerRule(1, 0.3), nl.TwoLayerRule(2, 0.25), nl.TwoLayerRule(1, 0.3, "last"), nl.TwoLayerRule(2, 0.2, "last"), nl.TWO_LAYER_NAL]
 
 
 @pytest.mark.parametrize("rule", RULES, ids=str)
 def test_meta_gradient_tanh_complex_step(rule):
     W, a, S, Q = _problem("tanh")
-    _, gW, ga = nl.meta_value_and_grad(W, a, S, Q, rule)
+    _, gW, ga = nl.two_layer_meta_value_and_grad(W, a, S, Q, rule)
     g = complex_step_grad(_as_fn(S, Q, rule), nl.flatten_params(W, a))
     assert rel_err(np.r_[gW.ravel(), ga], g) < 1e-12
 
@@ -38,23 +38,23 @@ def test_meta_gradient_relu_central_differences(rule):
     W, a, S, Q = _problem("relu", seed=1)
     x = nl.flatten_params(W, a)
     # away from kinks: every pre-activation (initial and adapted parameters) is far from zero vs the step
-    Wt, _ = nl.adapt(W, a, S, rule) if rule.steps else (W[None], a[None])
+    Wt, _ = nl.adapt_two_layer(W, a, S, rule) if rule.steps else (W[None], a[None])
     for loss in (S, Q):
-        for Wx in (W[None], Wt, nl.adapt(W, a, S, nl.MetaRule(max(rule.steps - 1, 0), rule.alpha, rule.layers))[0]):
+        for Wx in (W[None], Wt, nl.adapt_two_layer(W, a, S, nl.TwoLayerRule(max(rule.steps - 1, 0), rule.alpha, rule.layers))[0]):
             assert np.min(np.abs(loss.X @ np.swapaxes(Wx, -1, -2))) > 1e-4
-    _, gW, ga = nl.meta_value_and_grad(W, a, S, Q, rule)
+    _, gW, ga = nl.two_layer_meta_value_and_grad(W, a, S, Q, rule)
     g = central_diff_grad(_as_fn(S, Q, rule), x, h=1e-6)
     assert rel_err(np.r_[gW.ravel(), ga], g) < 1e-8
 
 
 def test_first_order_gradient_is_query_gradient_at_adapted_params():
     W, a, S, Q = _problem("tanh", seed=2)
-    rule = nl.MetaRule(2, 0.3, first_order=True)
-    _, gW, ga = nl.meta_value_and_grad(W, a, S, Q, rule)
-    Wt, at = nl.adapt(W, a, S, rule)
+    rule = nl.TwoLayerRule(2, 0.3, first_order=True)
+    _, gW, ga = nl.two_layer_meta_value_and_grad(W, a, S, Q, rule)
+    Wt, at = nl.adapt_two_layer(W, a, S, rule)
     qW, qa = Q.grad(Wt, at)
     assert rel_err(gW, qW.mean(0)) < 1e-14 and rel_err(ga, qa.mean(0)) < 1e-14
-    assert abs(nl.meta_loss(W, a, S, Q, rule) - Q.value(Wt, at).mean()) < 1e-15
+    assert abs(nl.two_layer_meta_loss(W, a, S, Q, rule) - Q.value(Wt, at).mean()) < 1e-15
 
 
 @pytest.mark.parametrize("act", nl.ACTIVATIONS)
@@ -91,7 +91,7 @@ def test_features_are_the_parameter_jacobian():
 
 def test_last_layer_rule_keeps_first_layer():
     W, a, S, _ = _problem("relu", seed=6)
-    Wt, at = nl.adapt(W, a, S, nl.MetaRule(2, 0.3, "last"))
+    Wt, at = nl.adapt_two_layer(W, a, S, nl.TwoLayerRule(2, 0.3, "last"))
     assert Wt.shape == (T, H, D) and np.all(Wt == W) and not np.allclose(at, a)
 
 
@@ -152,13 +152,13 @@ def test_meta_train_lbfgs_reduces_loss_and_is_deterministic():
     cH = (rng.standard_normal((2, 2)), rng.standard_normal(2))
     mix = nl.TeacherMixture(cH, (cH[0] + 0.2, cH[1]), 0.1, 0.1, 0.5, 1.0, activation="tanh")
     W0, a0 = cH[0] + 0.3, cH[1] - 0.3
-    r1 = nl.meta_train(W0, a0, mix, nl.MetaRule(1, 0.5), K=8, Q=8, tasks=32, iters=50, seed=1)
-    r2 = nl.meta_train(W0, a0, mix, nl.MetaRule(1, 0.5), K=8, Q=8, tasks=32, iters=50, seed=1)
+    r1 = nl.meta_train_two_layer(W0, a0, mix, nl.TwoLayerRule(1, 0.5), K=8, Q=8, tasks=32, iters=50, seed=1)
+    r2 = nl.meta_train_two_layer(W0, a0, mix, nl.TwoLayerRule(1, 0.5), K=8, Q=8, tasks=32, iters=50, seed=1)
     assert np.array_equal(r1.W, r2.W) and r1.history["loss"][-1] < 0.5 * r1.history["loss"][0]
-    r3 = nl.meta_train(W0, a0, mix, nl.NAL, K=8, Q=8, tasks=16, iters=30, optimizer="adam", lr=0.05, seed=2)
+    r3 = nl.meta_train_two_layer(W0, a0, mix, nl.TWO_LAYER_NAL, K=8, Q=8, tasks=16, iters=30, optimizer="adam", lr=0.05, seed=2)
     assert r3.history["loss"].size == 30
     # a huge ridge pins the parameters to the start
-    r4 = nl.meta_train(W0, a0, mix, nl.NAL, K=8, Q=8, tasks=16, iters=50, ridge=1e6, seed=1)
+    r4 = nl.meta_train_two_layer(W0, a0, mix, nl.TWO_LAYER_NAL, K=8, Q=8, tasks=16, iters=50, ridge=1e6, seed=1)
     assert np.max(np.abs(r4.W - W0)) < 1e-4
 
 
@@ -167,7 +167,7 @@ def test_post_adaptation_excess_pairs_inits():
     cH = (rng.standard_normal((2, 2)), rng.standard_normal(2))
     mix = nl.TeacherMixture(cH, cH, 0.1, 0.1, 1.0, 1.0, noise=0.0)
     t = mix.sample_tasks(10, 15)
-    ex = nl.post_adaptation_excess([cH, cH], t, nl.NAL, K=4, Q=50, rng=16)
+    ex = nl.post_adaptation_excess([cH, cH], t, nl.TWO_LAYER_NAL, K=4, Q=50, rng=16)
     assert ex.shape == (2, 10) and np.array_equal(ex[0], ex[1]) and np.all(ex >= 0)
 
 
@@ -186,14 +186,14 @@ def test_quadratic_gain_on_linearised_network_is_at_least_one():
     (lambda: nl.forward(np.zeros((2, 3)), np.zeros(2), np.zeros((4, 2))), "d = 3"),
     (lambda: nl.SampleLoss(np.zeros((2, 3, 4)), np.zeros((2, 4))), "y must have shape"),
     (lambda: nl.SampleLoss(np.zeros((2, 3, 4)), np.zeros((2, 3)), "gelu"), "activation"),
-    (lambda: nl.MetaRule(1, 0.1, "first"), "layers"),
-    (lambda: nl.MetaRule(-1, 0.1), "steps"),
+    (lambda: nl.TwoLayerRule(1, 0.1, "first"), "layers"),
+    (lambda: nl.TwoLayerRule(-1, 0.1), "steps"),
     (lambda: nl.TeacherMixture((np.zeros((2, 2)), np.zeros(2)), (np.zeros((3, 2)), np.zeros(3)), 0.1, 0.1, 1.0, 1.0),
      "same shapes"),
     (lambda: nl.TeacherMixture((np.zeros((2, 2)), np.zeros(2)), (np.zeros((2, 2)), np.zeros(2)), 0.1, 0.1, 0.0, 1.0),
      "rho_hard"),
-    (lambda: nl.meta_value_and_grad(np.zeros((2, 2)), np.zeros(2), _problem("relu")[2], _problem("relu")[3],
-                                    nl.NAL), "d = 4"),
+    (lambda: nl.two_layer_meta_value_and_grad(np.zeros((2, 2)), np.zeros(2), _problem("relu")[2], _problem("relu")[3],
+                                    nl.TWO_LAYER_NAL), "d = 4"),
 ])
 def test_validation(call, match):
     with pytest.raises(ValueError, match=match):

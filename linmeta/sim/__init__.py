@@ -1,0 +1,18 @@
+"""Shared simulation: the engine-driven side of every theory-vs-simulation comparison.
+
+Modules (each imported by ``import linmeta.sim``):
+
+* :mod:`~linmeta.sim.stats`            standard errors, one helper per estimator;
+* :mod:`~linmeta.sim.montecarlo`       Monte Carlo estimates of expected meta-losses and related limits;
+* :mod:`~linmeta.sim.evaluation`       fresh test sets and post-adaptation losses per run and task;
+* :mod:`~linmeta.sim.training`         meta-training recipes (checkpointed Adam, two-phase runs);
+* :mod:`~linmeta.sim.families`         task families with a planted low-rank structure;
+* :mod:`~linmeta.sim.representations`  layer features and their CKA / CCA from samples;
+* :mod:`~linmeta.sim.head_body`        the engine-evaluated head/body split of one MAML step.
+
+The simulation may use the engine and the closed forms of :mod:`linmeta.theory`; theory never
+uses the simulation.
+"""
+from . import evaluation, families, head_body, montecarlo, representations, stats, training
+
+__all__ = ["evaluation", "families", "head_body", "montecarlo", "representations", "stats", "training"]

@@ -1,0 +1,44 @@
+"""Held-out evaluation: fresh test sets and the post-adaptation loss of every run on every test task."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._random import as_generator
+from ..meta import adapted_map
+
+
+def test_set(family, K: int | None, n_tasks: int, rng, *, return_tasks: bool = False):
+    """Fresh test tasks with one K-shot support set each and the population query.
+
+    The draws are, in order: the tasks, then their support sets, all from ``rng`` (a Generator or
+    anything :func:`linmeta.as_generator` takes, e.g. ``numpy.random.SeedSequence([seed, tag])`` for
+    a test set independent of every training stream).
+
+    Returns
+    -------
+    :class:`linmeta.MetaBatch` with support and query losses of ``n_tasks`` tasks; with
+    ``return_tasks``, the pair ``(batch, tasks)`` with the :class:`linmeta.TaskBatch` drawn.
+    """
+    rng = as_generator(rng)
+    tasks = family.sample_tasks(n_tasks, rng)
+    batch = family.meta_batch(tasks, K, None, rng)
+    return (batch, tasks) if return_tasks else batch
+
+
+test_set.__test__ = False  # not a pytest test, despite its name
+
+
+def post_adaptation_losses(params, batch, rule, precond=None, phi=None) -> np.ndarray:
+    """Query loss after adapting on ``batch.support``, for every run and task.
+
+    Parameters
+    ----------
+    params : tuple of arrays (*runs, n_l, n_{l-1}).
+    batch : :class:`linmeta.MetaBatch` with a task axis of size T.
+    rule, precond, phi : the inner loop (see :func:`linmeta.adapted_map`).
+
+    Returns
+    -------
+    numpy array (*runs, T).
+    """
+    return np.asarray(batch.query.value(adapted_map(params, batch.support, rule, precond, phi)))
