@@ -29,9 +29,10 @@ def run(cfg, ctx):
 
 
 def plot(res, cfg):
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots()
+    fig = Figure()
+    ax = fig.subplots()
     ax.errorbar(np.arange(len(res["mean"])), res["mean"], res["se"], fmt="o")
     return fig
 

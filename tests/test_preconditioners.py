@@ -183,3 +183,91 @@ def test_get_by_name_and_errors():
     assert pc.get(t) is t
     with pytest.raises(ValueError, match="precond must be a Preconditioner or one of"):
         pc.get("adam")
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry contract: every registered preconditioner, present and future, checked the same way
+# ---------------------------------------------------------------------------------------------
+
+REGISTERED = pc.names()
+
+
+def test_registry_names_round_trip():
+    assert "maml" in REGISTERED and "kfo-nonpsd" in REGISTERED
+    for name in REGISTERED:
+        p = pc.get(name)
+        assert isinstance(p, pc.Preconditioner)
+        assert p.name == name and pc.get(p.name) == p
+    # a configuration's name finds an equal configuration, also for ones built by hand
+    for p in (pc.KFO(psd=False), pc.KFO(update_factors=True), pc.MetaCurvature(update_factors=True)):
+        assert pc.get(p.name) == p
+
+
+def test_register_refuses_a_clash_and_a_non_preconditioner():
+    with pytest.raises(ValueError, match="already registered"):
+        pc.register(pc.MetaSGD(init_value=0.5))  # named "meta-sgd", but not the registered configuration
+    with pytest.raises(TypeError, match="Preconditioner instance"):
+        pc.register("kfo")
+    assert isinstance(pc.Identity(), pc.Preconditioner) and not isinstance(pc.KFO(), pc.Identity)
+
+
+def _perturbed(phi, rng, scale=0.3):
+    return tuple(tuple(p + scale * rng.standard_normal(p.shape) for p in pl) for pl in phi)
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+@pytest.mark.parametrize("depth,layers,steps", [(1, "all", 2), (2, "all", 2), (3, (0, 2), 1)])
+def test_registered_meta_gradient_against_complex_step(name, depth, layers, steps):
+    """Gradient in the layers and in φ (at a random φ near the identity) against complex-step differences."""
+    transform = pc.get(name)
+    rng, params, support, query, rule = _meta_problem(20 + depth, depth, layers, steps)
+    phi = _perturbed(transform.init(params, rule.adapted_layers(depth)), rng)
+    mg = lm.meta_value_and_grad(params, support, query, rule, transform, phi)
+    for l in range(depth):
+        def f(x, l=l):
+            p = list(params)
+            p[l] = x
+            return lm.meta_loss(tuple(p), support, query, rule, transform, phi)
+        assert rel_err(mg.params[l], complex_step_grad(f, params[l])) <= 1e-9
+        for i in range(len(phi[l])):
+            def h(x, l=l, i=i):
+                q = [list(pl) for pl in phi]
+                q[l][i] = x
+                return lm.meta_loss(params, support, query, rule, transform, tuple(tuple(pl) for pl in q))
+            assert rel_err(mg.phi[l][i], complex_step_grad(h, phi[l][i])) <= 1e-9
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_registered_reduces_to_maml_at_its_identity(name):
+    """At its initialisation every transform is MAML: exactly for one inner step, and for several steps unless its
+    own parameters update inside the inner loop (then they leave the identity after the first step)."""
+    transform = pc.get(name)
+    rng, params, support, query, _ = _meta_problem(31, 3, "all", 1)
+    for steps in (1, 3):
+        rule = lm.InnerLoop(steps, 0.07)
+        got = lm.meta_value_and_grad(params, support, query, rule, transform)
+        ref = lm.meta_value_and_grad(params, support, query, rule)
+        same = rel_err(got.value, ref.value) <= 1e-13 and all(
+            rel_err(a, b) <= 1e-12 for a, b in zip(got.params, ref.params))
+        assert same == (steps == 1 or not transform.updates_in_inner_loop)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", REGISTERED)
+def test_registered_torch_agrees_with_numpy(name):
+    torch = pytest.importorskip("torch")
+    from linmeta._backend import to_backend
+
+    transform = pc.get(name)
+    rng, params, support, query, rule = _meta_problem(41, 2, "all", 2)
+    phi = _perturbed(transform.init(params, rule.adapted_layers(2)), rng)
+    ref = lm.meta_value_and_grad(params, support, query, rule, transform, phi)
+    got = lm.meta_value_and_grad(to_backend(params, "torch"), support.to("torch"), query.to("torch"), rule,
+                                 transform, tuple(to_backend(pl, "torch") for pl in phi))
+    assert isinstance(got.value, torch.Tensor)
+    assert rel_err(got.value.numpy(), ref.value) <= 1e-13
+    for a, b in zip(got.params, ref.params):
+        assert rel_err(a.numpy(), b) <= 1e-12
+    for al, bl in zip(got.phi, ref.phi):
+        for a, b in zip(al, bl):
+            assert rel_err(a.numpy(), b) <= 1e-12

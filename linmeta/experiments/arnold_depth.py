@@ -60,7 +60,7 @@ PARAMS = {
     "curve_tasks": Param(int, 2048, 8192, low=16, help="common held-out tasks of the learning curves"),
     "test_tasks": Param(int, 20000, 100000, low=100, help="common fresh test tasks for the final losses"),
     "invariance_fraction": Param(float, 0.2, 0.2, low=0.0, high=1.0,
-                                 help="'nearly invariant': deep range over alpha < this x shallow-floor range"),
+                                 help="'nearly invariant': deep range over alpha < this x shallow-floor range", role="check"),
 }
 
 

@@ -56,7 +56,7 @@ PARAMS = {
     "shift": Param(float, 2.0, 2.0, low=0.0, high=100.0, help="‖E[w*]‖ of the shifted family"),
     "label_noise": Param(float, 0.0, 0.0, low=0.0, high=0.5, help="label flip probability"),
     "near_fraction": Param(float, 0.25, 0.25, low=0.0, high=1.0,
-                           help="'stays near pre-adaptation': LogR's accuracy gain < this x LogR+LinNet(1)'s gain"),
+                           help="'stays near pre-adaptation': LogR's accuracy gain < this x LogR+LinNet(1)'s gain", role="check"),
     "steps": Param(int, 300, 2000, low=1, help="meta-training (Adam) steps"),
     "segments": Param(int, 6, 20, low=1, high=1000, help="checkpoints along training"),
     "lr": Param(float, 0.02, 0.01, low=1e-6, high=1.0, help="Adam learning rate"),

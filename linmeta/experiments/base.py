@@ -13,7 +13,7 @@ figure and never recomputes.  ``checks(result, config)`` returns a list of
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -23,12 +23,19 @@ class ConfigError(ValueError):
     """Bad user input to an experiment (unknown name or key, wrong type, out of range)."""
 
 
+ROLES = ("run", "check", "plot")
+
+
 @dataclass(frozen=True)
 class Param:
     """One config parameter: its type, quick and full values, and its allowed range.
 
     ``type`` is one of ``int``, ``float``, ``bool``, ``str``, ``"ints"`` (a tuple of ints,
     written ``32,32`` on the command line; empty for ``()``) or ``"floats"``.
+
+    ``role`` says what the value affects: ``"run"`` (the simulation: part of the result's cache key),
+    or ``"check"`` / ``"plot"`` (only the verdicts or the figure: changing it reuses the cached
+    result).  ``Experiment.run`` only sees the ``"run"`` parameters.
     """
 
     type: object
@@ -38,6 +45,11 @@ class Param:
     high: float | None = None
     choices: tuple | None = None
     help: str = ""
+    role: str = "run"
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, got {self.role!r}")
 
     def full_value(self):
         return self.quick if self.full is None else self.full
@@ -194,7 +206,6 @@ class Experiment:
     plot: Callable
     checks: Callable
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def config(self, mode: str = "quick", overrides: dict | None = None, seed: int | None = None) -> dict:
         """The config for a preset (``quick``/``full``) with validated overrides."""
@@ -209,6 +220,14 @@ class Experiment:
             cfg[k] = self.params[k].validate(k, self._coerce(k, v))
         cfg["seed"] = self.seed if seed is None else int(seed)
         return cfg
+
+    def run_config(self, config: dict) -> dict:
+        """The part of ``config`` the simulation depends on: the ``"run"`` parameters and the seed.
+
+        This is what ``run`` receives and what the result's cache key is made of; check and plot
+        parameters are left out, so changing them reuses the cached result.
+        """
+        return {k: v for k, v in config.items() if k not in self.params or self.params[k].role == "run"}
 
     def _coerce(self, key, value):
         """Accept Python values of the right type (ints for floats, lists for tuples)."""

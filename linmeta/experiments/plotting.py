@@ -1,18 +1,22 @@
-"""Shared figure helpers: one style for every experiment."""
+"""Shared figure helpers: one style for every experiment.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects, not registered with pyplot, so no
+backend is chosen (or forced) on import and nothing needs closing; ``fig.savefig`` picks the
+renderer from the file type.
+"""
 from __future__ import annotations
 
-import matplotlib
+import matplotlib as mpl
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+COLORS = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
 def figure(ncols: int = 1, nrows: int = 1, width: float = 4.6, height: float = 3.4, **kw):
     """A new figure with a grid of axes (always returned as a flat array)."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
+    fig = Figure(figsize=(width * ncols, height * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes.ravel()
 
 

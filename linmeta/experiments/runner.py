@@ -13,11 +13,13 @@ Any ``concurrent.futures.Executor`` can run the pieces of a sweep, e.g. a
 from __future__ import annotations
 
 import os
+import sys
 import time
 from concurrent.futures import Executor
 from pathlib import Path
 
 from .. import __version__, cache
+from .._imports import source_fingerprint
 from ..progress import Progress
 from . import registry
 from .base import Experiment
@@ -33,8 +35,21 @@ def figures_dir() -> Path:
     return Path(os.environ.get("LINMETA_FIGURES", "figures"))
 
 
+def code_fingerprint(exp: Experiment) -> str:
+    """Fingerprint of the source ``exp`` depends on: its module and every linmeta module it imports, transitively."""
+    module = exp.run.__module__
+    return source_fingerprint(module, getattr(sys.modules.get(module), "__file__", None))
+
+
 def result_key(exp: Experiment, config: dict) -> str:
-    return f"{exp.name}-{cache.config_key(exp.name, config, __version__)}"
+    """The cache key of a result: the experiment, its run parameters, the version and the code fingerprint.
+
+    Check and plot parameters are not part of it (:meth:`Experiment.run_config`), so changing them
+    reuses the result; editing any source the experiment imports changes it, so stale results are
+    never served after a code change.
+    """
+    parts = (exp.name, exp.run_config(config), __version__, code_fingerprint(exp))
+    return f"{exp.name}-{cache.config_key(*parts)}"
 
 
 class RunContext:
@@ -108,10 +123,10 @@ def run(exp, mode: str = "quick", overrides: dict | None = None, seed: int | Non
             return result, config, {"key": key, "cached": True, "seconds": 0.0, "pieces_computed": 0}
     ctx = RunContext(key, directory, executor, progress, force=force)
     t0 = time.perf_counter()
-    result = exp.run(config, ctx)
+    result = exp.run(exp.run_config(config), ctx)
     seconds = time.perf_counter() - t0
     cache.save(directory, key, result, {"experiment": exp.name, "config": config, "version": __version__,
-                                        "mode": mode, "seconds": seconds})
+                                        "code": code_fingerprint(exp), "mode": mode, "seconds": seconds})
     return result, config, {"key": key, "cached": False, "seconds": seconds, "pieces_computed": ctx.computed}
 
 
@@ -123,11 +138,6 @@ def is_cached(exp, mode: str = "quick", directory: Path | None = None) -> bool:
 def write_figure(exp, mode: str = "quick", overrides=None, seed=None, *, result=None, config=None,
                  outdir: Path | None = None, **run_kwargs) -> list:
     """Write ``<figures>/<name>.png`` and ``.pdf`` from the (cached) result; returns the paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     exp = _resolve(exp)
     if result is None:
         result, config, _ = run(exp, mode, overrides, seed, **run_kwargs)
@@ -142,7 +152,6 @@ def write_figure(exp, mode: str = "quick", overrides=None, seed=None, *, result=
                     metadata={"Software": None} if ext == "png" else {"CreationDate": None, "Producer": None})
         os.replace(tmp, path)
         paths.append(path)
-    plt.close(fig)
     return paths
 
 

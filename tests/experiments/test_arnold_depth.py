@@ -31,7 +31,6 @@ def test_structure_and_figure(result):
     assert res["theory"]["floor_opt"] < res["theory"]["floor"]
     fig = exp.plot(res, cfg)
     assert isinstance(fig, matplotlib.figure.Figure)
-    matplotlib.pyplot.close(fig)
 
 
 def test_shallow_at_floor_and_deep_below(result):

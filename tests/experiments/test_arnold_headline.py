@@ -28,7 +28,6 @@ def test_structure_and_figure(result):
             assert r[b][v].shape == (cfg["seeds"], cfg["test_tasks"])
     fig = exp.plot(res, cfg)
     assert isinstance(fig, matplotlib.figure.Figure)
-    matplotlib.pyplot.close(fig)
     checks = exp.checks(res, cfg)
     assert len(checks) == 8 and all(np.isfinite(c.simulation) for c in checks)
 

@@ -27,7 +27,6 @@ def test_structure_and_figure(result):
     assert r["eig"].shape == (n, cfg["seeds"], cfg["d"]) and r["upper"].shape == (n, cfg["seeds"])
     fig = exp.plot(res, cfg)
     assert isinstance(fig, matplotlib.figure.Figure)
-    matplotlib.pyplot.close(fig)
 
 
 def test_effective_step_grows_to_the_optimal_shallow_step(result):

@@ -25,7 +25,6 @@ def test_structure_and_figure(result):
     assert res["shallow_path"].shape == (cfg["steps"] + 1, cfg["shallow_runs"], 1)
     fig = exp.plot(res, cfg)
     assert isinstance(fig, matplotlib.figure.Figure)
-    matplotlib.pyplot.close(fig)
 
 
 def test_checks_pass(result):
