@@ -12,7 +12,7 @@ loss is quadratic, ``ℓ_q(M) = ½tr(MAMᵀ) − tr(MB) + c``, so for any move `
 
 the head alone moves M by ``Δ_head = G_s R`` (ANIL, right-preconditioned), the body alone by
 ``Δ_body = F G_s`` (left-preconditioned).  With ``out = 1``, ``W_2 = wᵀ``, ``W_1 = W`` and ``g = G_sᵀ``
-this is raghu_and_related.md §1.3: ``θ⁺ = θ − α(WᵀW + |w|²I)g + α²(wᵀWg)g``.  By (1) the head
+this is the two-layer identity ``θ⁺ = θ − α(WᵀW + |w|²I)g + α²(wᵀWg)g``.  By (1) the head
 and body reductions are exact quadratics in the task error ``E = M − W*`` when ``G = EΣ``
 (population support and query):
 
@@ -23,7 +23,7 @@ and body reductions are exact quadratics in the task error ``E = M − W*`` when
     E tr(F E Q Eᵀ) = tr(F D Q Dᵀ) + Σ_{o,o',i,j} F_{oo'} Q_{ij} C_{(o,i),(o',j)}.           (3)
 
 **Any depth, first order.**  ``d/dα [ℓ_q(M) − ℓ_q(M⁺)]`` at α = 0 is ``Σ_l ⟨G_q, S_lS_lᵀ G_s P_lᵀP_l⟩``
-(the implicit preconditioner, arnold_depth_kfo.md T4): the head's term ``⟨G_q, G_s R⟩`` plus the
+(the implicit preconditioner, ``derivations/implicit_preconditioner.py``): the head's term ``⟨G_q, G_s R⟩`` plus the
 body's terms.  ``verify`` checks it through the exact polynomial (degree 2L in α) of the engine's step.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Derivation: the implicit meta-optimizer of deep linear networks (arnold_depth_kfo.md T1–T4, balanced form).
+"""Derivation: the implicit meta-optimizer of deep linear networks (the layer gradient, bottom-, top- and all-layer adaptation, balanced form).
 
 With ``M = W_L ⋯ W_1``, ``G = ∂ℓ/∂M``, ``S_l`` the product above layer l and ``P_l`` the one below
 (``M = S_l W_l P_l``), a gradient step on a set of layers gives ``M⁺(α) = Π_l (W_l − α S_lᵀ G P_lᵀ)``.

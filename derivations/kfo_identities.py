@@ -1,6 +1,6 @@
 """Derivation: Kronecker-factored meta-optimizers (KFO) and the optimal one-step preconditioner.
 
-1. **vec identity.**  With column-major ``vec``, ``vec(L̃ G R̃) = (R̃ᵀ ⊗ L̃) vec G`` (arnold_depth_kfo.md P5),
+1. **vec identity.**  With column-major ``vec``, ``vec(L̃ G R̃) = (R̃ᵀ ⊗ L̃) vec G`` ,
    shown entry by entry with symbolic matrices; ``verify`` checks the engine's ``KFO.apply`` (psd: L̃ = LᵀL,
    R̃ = RᵀR; non-psd: L̃ = L, R̃ = R) and ``MetaSGD.apply`` (``vec(λ ⊙ g) = diag(vec λ) vec g``) against it.
 

@@ -1,6 +1,6 @@
 r"""Linear CKA (and CCA) of linear representations of Gaussian inputs, in closed form.
 
-Setting (raghu_and_related.md §1.3): a layer represents ``x ~ N(0, Σ)`` by ``h = A x`` (p x d) and,
+Setting: a layer represents ``x ~ N(0, Σ)`` by ``h = A x`` (p x d) and,
 after adaptation, by ``h' = A' x`` (q x d).  On n samples ``X`` (n x d) the features are
 ``H = X Aᵀ`` and ``H' = X A'ᵀ``; with the centring matrix ``C = I − 11ᵀ/n``, linear CKA
 (Kornblith et al. 2019) is

@@ -1,6 +1,6 @@
 """The shallow MAML floor and the optimal shallow inner step, in closed form (one inner step).
 
-Setting (arnold_depth_kfo.md T6/P9): ``x ~ N(0, Σ)``, ``W* ~ N(μ, C)`` (each output row has
+Setting (Arnold et al.'s shallow-floor argument): ``x ~ N(0, Σ)``, ``W* ~ N(μ, C)`` (each output row has
 covariance C), label noise σ, ``out`` outputs, K support shots reused for one inner step of size α,
 population query.  Shallow MAML's optimum is ``M = μ`` (P9), where the expected post-adaptation loss is
 

@@ -47,7 +47,7 @@ def _take(loss, index):
 class QuadraticLoss:
     r"""The quadratic loss :math:`\tfrac12\operatorname{tr}(M A M^\top) - \operatorname{tr}(M B) + c`.
 
-    This is every linear-regression task, population or K-shot (see ``design.md``):
+    This is every linear-regression task, population or K-shot (see ``ARCHITECTURE.md``):
     population: ``A = Σ``, ``B = Σ W*ᵀ``, ``c = ½ tr(W* Σ W*ᵀ) + ½ out σ²``;
     sample (X, Y): ``A = XᵀX/K``, ``B = XᵀY/K``, ``c = ‖Y‖²/(2K)``.
 

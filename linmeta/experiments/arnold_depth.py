@@ -6,7 +6,7 @@ with second-order MAML at a small fixed inner step α on Gaussian linear-regress
 the run axis, by Adam on fresh task batches (one :func:`linmeta.sim.training.train_with_checkpoints` run whose callback records
 the checkpoints; the learning rate drops by ``lr_drop`` for the last quarter).
 
-Theory (arnold_depth_kfo.md T6/P9, ``derivations/shallow_floor.py``): the shallow meta-loss is a
+Theory (``derivations/shallow_floor.py``): the shallow meta-loss is a
 convex quadratic in the initialisation, minimised at E[w*], so the shallow model converges to the
 *floor* ``theory.shallow.shallow_floor`` — k steps of GD with the fixed α from the mean task.  A deep
 model changes its own effective step (T4/T5), so it can go below that floor, towards the floor of

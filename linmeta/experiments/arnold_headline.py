@@ -1,7 +1,7 @@
 """Arnold et al. (2021), headline comparison: {shallow, deep} × {MAML, +extra linear layers, +Meta-SGD, +KFO}.
 
 Linear-regression analogue of the paper's comparison (its numbers are for CNNs on image benchmarks and
-were not retrievable; arnold_depth_kfo.md §4–5).  Models, all of the same capacity (a linear map):
+were not retrievable).  Models, all of the same capacity (a linear map):
 
 * **shallow**: ``ŷ = w x`` (L = 1); **deep**: ``ŷ = W_L ⋯ W_1 x`` with hidden widths ``deep_widths``;
 * **+LinNet**: the base with extra linear layers of widths ``lin_widths`` inserted on the output side

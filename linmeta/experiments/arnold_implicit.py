@@ -1,6 +1,6 @@
 """Arnold et al. (2021), §4: the upper layers of a deep linear net are an implicit meta-optimizer.
 
-Part 1 — exact identities (arnold_depth_kfo.md T2–T4, ``derivations/implicit_preconditioner.py``),
+Part 1 — exact identities (``derivations/implicit_preconditioner.py``),
 measured on the engine's actual one-step adaptation (``linmeta.inner_loop``, ``InnerLoop(steps=1, layers=...)``)
 of random deep linear nets on K-shot support losses:
 

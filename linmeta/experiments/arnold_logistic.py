@@ -21,7 +21,7 @@ Theory (``theory.metaopt``, module docstring; [D], checked here):
   residual ``w₀``, a direction in which the meta-loss is nearly flat.
 * LinNet and KFO can scale (and shape) their step, so they can go far below LogR's loss limit.
 
-Claims tested (P12, arnold_depth_kfo.md §6; *findings*, reported as reproduced or not, per family):
+Claims tested (Arnold et al.'s classification claims; *findings*, reported as reproduced or not, per family):
 LogR's post-adaptation accuracy stays near its pre-adaptation level — operationalised as: its accuracy
 gain (post − pre) is below ``near_fraction`` (default 1/4) of LogR+LinNet(1)'s gain, paired, by 4 SE;
 LogR+LinNet's accuracy rises with adaptation; LogR+KFO matches or beats LogR+LinNet at equal

@@ -1,7 +1,7 @@
 """Arnold et al. (2021), P11: a deep linear network meta-learns its own inner step size.
 
 With all layers adapting, one inner step of a deep linear network moves the end-to-end map by
-``−α Σ_l (S_l S_lᵀ) G (P_lᵀ P_l) + O(α²)`` (arnold_depth_kfo.md T4; :mod:`linmeta.theory.precondition`):
+``−α Σ_l (S_l S_lᵀ) G (P_lᵀ P_l) + O(α²)`` (:mod:`linmeta.theory.precondition`, ``derivations/implicit_preconditioner.py``):
 an implicit preconditioner ``P`` on ``vec G``.  The effective step of the deep model is ``α·P``;
 a shallow model's is ``α`` and cannot change.  Prediction (P11, [D]): starting from a small fixed α,
 meta-training grows the effective step towards the step that minimises the shallow one-step

@@ -1,7 +1,7 @@
 """Arnold et al. (2021), the hero figure: meta-loss surface and MAML trajectories of ``ŷ = w₂w₁x`` vs ``ŷ = wx``.
 
 Smallest case of the depth result (project page: "Loss surface and trajectories of MAML-trained deep
-linear models"; its exact setup was not retrievable, arnold_depth_kfo.md §4).  Tasks: ``x ~ N(0, ρ)``,
+linear models"; its exact setup was not retrievable).  Tasks: ``x ~ N(0, ρ)``,
 ``w* ~ N(0, s²)``, noiseless; the inner loop is one step of size α on the population task loss, the
 meta-loss the expected post-adaptation population loss — a closed form in (w₁, w₂)
 (:func:`linmeta.theory.depth.scalar_deep_meta_loss`, ``derivations/scalar_surface.py``).

@@ -9,7 +9,7 @@ gain is a ratio of two paired means; its standard error comes from the delta met
 
 Panels: gain vs D/R_H for several hardness ratios (with the bound 1 + s_E²D²/R_H²), vs
 ρ_H/ρ_E, vs m/d, vs R_E, vs k, and the bound against the gain over random instances.
-Checks: predictions P2–P8 of ``shared/research/collins_task_landscape.md`` §8, each by
+Checks: the landscape predictions P2–P8 (see the claims catalogue), each by
 formula and by simulation (conditioning, P9, is in ``collins_training``).
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ The post-adaptation loss (K-shot support, population query) is reported per seed
   exact lower bound on one-step ANIL over every deep linear network
   (:func:`linmeta.theory.anil.anil_oracle`).
 
-Why MAML can lose at a fixed α ([D], raghu_and_related.md §1.3).  One MAML step of a two-layer net moves
+Why MAML can lose at a fixed α (our derivation; ``derivations/head_body_split.py``).  One MAML step of a two-layer net moves
 ``M`` by ``−α(G ΦᵀΦ + hhᵀ G) + O(α²)``, so along the direction ``v = Mᵀ/‖M‖`` its effective step is
 ``α(‖Φv‖² + ‖h‖²) ≥ 2α‖hΦv‖ = 2α‖M‖``: a network whose initialisation carries a non-zero mean task
 cannot take small inner steps along it, while ANIL's step ``α‖Φv‖²`` is free.  With a non-zero mean

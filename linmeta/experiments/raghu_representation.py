@@ -11,7 +11,7 @@ distance ``dist(B_t, B*)`` (:func:`linmeta.theory.similarity.subspace_distance`)
 **Exact population dynamics.**  The meta-objectives of ANIL and FO-ANIL are quadratic in the head
 ``a``, so the 2k tasks ``a = ±√k μ_i e_i`` (mean 0, covariance D) give the infinite-task population
 gradient exactly; they also keep ``w = 0`` for every method (odd moments vanish).  Then
-(raghu_and_related.md §2.1, [D], derived in this docstring):
+(Collins, Mokhtari, Oh & Shakkottai, ICML 2022, arXiv 2202.03483; our own derivation, in this docstring):
 
 * with ``B = B*C + B_⊥`` the FO-ANIL and ANIL updates of the off-subspace part are *both*
   ``B_⊥ ← B_⊥ (I − βα² Cᵀ D C)``: geometric decay, and at the fixed point ``αCCᵀ = I`` the slowest

@@ -13,7 +13,7 @@ inner loop is compared with the task-adapted one ``h'_l = A'_l x``:
 Two architectures: a **bottleneck** body (first width < d, so every body representation has rank
 < its width and CCA is informative) and a **full-width** body of square layers, where population CCA
 between pre- and post-adaptation representations is identically 1 (the "CCA trap",
-raghu_and_related.md §1.3) while CKA still registers the change.
+``derivations/linear_cka.py``) while CKA still registers the change.
 
 Raghu et al. report CCA > 0.9 for the body layers and < 0.5 for the head; the checks test both
 thresholds (CKA and CCA) in each architecture, and the closed forms against the samples.

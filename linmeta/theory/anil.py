@@ -7,7 +7,7 @@ head (Raghu et al. 2020).  Its inner step is exactly right-preconditioned gradie
 end-to-end map, ``M⁺ = M − α G R`` with ``R = ΦᵀΦ = P_LᵀP_L``
 (:func:`linmeta.theory.precondition.top_only_factor`).
 
-**Zero-head vote** (raghu_and_related.md §1.3; ``derivations/anil_vote.py``).  On the squared loss
+**Zero-head vote** (``derivations/anil_vote.py``).  On the squared loss
 ``(1/2n) Σ_j ‖y_j − h φ(x_j)‖²`` one ANIL step from ``h`` predicts
 
     ŷ(x_q) = h φ_q + (α/n) Σ_j (y_j − h φ_j) ⟨φ_q, φ_j⟩,
@@ -30,7 +30,7 @@ inner loss (``K = None``), ``𝔸 = (I − αΣR) Σ (I − αRΣ)`` and the noi
 **Head/body split** (``derivations/head_body_split.py``).  One MAML step changes every layer; the
 query-loss reduction ``Δ_total = ℓ_q(θ) − ℓ_q(θ⁺)`` is compared with the reductions of the head
 alone (ANIL, ``Δ_head``) and of the body alone (``Δ_body``); ``Δ_total = Δ_head + Δ_body + Δ_int``.
-To first order in α the split is the preconditioner split (arnold_depth_kfo.md T4):
+To first order in α the split is the preconditioner split (``derivations/implicit_preconditioner.py``):
 ``α ⟨G_q, G_s R⟩`` (head) and ``α Σ_{l<L} ⟨G_q, S_lS_lᵀ G_s P_lᵀP_l⟩`` (body).  For two layers
 ``M⁺ = M − α G R − α (hhᵀ) G + α² G Φᵀ hᵀ G`` exactly, so head and body reductions are quadratics
 in ``E`` whose expectation over Gaussian tasks is closed form (:func:`two_layer_split_expectation`).

@@ -1,6 +1,6 @@
 r"""Closed forms for the smallest depth example: ``ŷ = w₂ w₁ x`` against ``ŷ = w x`` (d = 1).
 
-Task family (arnold_depth_kfo.md §4, the hero figure): ``x ~ N(0, ρ)``, ``w* ~ N(μ, s²)``,
+Task family (the hero figure of Arnold et al.'s project page): ``x ~ N(0, ρ)``, ``w* ~ N(μ, s²)``,
 ``y = w* x + σ ε``.  The population task loss of the end-to-end scalar ``m`` is
 
     ℓ(m) = ½ ρ (m − w*)² + ½ σ²,        ∂ℓ/∂m = ρ (m − w*).

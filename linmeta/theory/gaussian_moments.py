@@ -21,7 +21,7 @@ into ``c(μ)`` groups is counted ``K^{c(μ)}`` times, so
 
 Each contraction is a matrix product along the open path from the first to the
 last occurrence times traces of the closed cycles, so it costs O(n) products.
-The smallest case reproduces the identity quoted in ``design.md``:
+The smallest case is the classical identity (see ``ARCHITECTURE.md``):
 ``E[Σ̂ C Σ̂] = Σ C Σ + (Σ Cᵀ Σ + tr(CΣ) Σ)/K``.
 """
 from __future__ import annotations

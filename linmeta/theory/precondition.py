@@ -1,7 +1,7 @@
 r"""The implicit meta-optimizer: how a deep linear network's inner step preconditions the end-to-end gradient.
 
 With ``M = W_L ⋯ W_1``, ``G = ∂ℓ/∂M`` and, for layer ``l``, ``S_l`` the product above it
-and ``P_l`` the product below it (arnold_depth_kfo.md T2–T4; ``derivations/implicit_preconditioner.py``):
+and ``P_l`` the product below it (``derivations/implicit_preconditioner.py``):
 
 * **bottom-only** adaptation (only ``W_1``) is *exactly* left-preconditioned gradient descent:
   ``M⁺ = M − α (S_1 S_1ᵀ) G``, for any α (T2);

@@ -3,7 +3,7 @@ r"""Closed forms for MAML on the shallow linear model (``M`` itself adapts).
 Setting: task ``(W*, Σ, σ)``; support set of K Gaussian samples reused for k inner
 steps of size α; the query loss is scored on fresh samples, whose expectation is
 the population loss.  With the error ``E = M − W*``, ``Σ̂`` the support covariance,
-``P = I − αΣ̂`` and label noise ``n = εᵀX/K`` (arnold_depth_kfo.md T6):
+``P = I − αΣ̂`` and label noise ``n = εᵀX/K`` (``derivations/shallow_expected_loss.py``):
 
     E_k = E P^k + α n Σ_{i<k} P^i,
 

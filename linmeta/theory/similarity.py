@@ -2,7 +2,7 @@ r"""Population similarity of linear representations of Gaussian inputs: linear C
 
 A layer of a deep linear network represents an input ``x ~ N(0, Σ)`` by ``h = A x`` with
 ``A = W_l ⋯ W_1`` (``n_l x d``).  Comparing two representations ``h = A x`` and ``h' = A' x`` of
-the same input (e.g. a layer before and after the inner loop, raghu_and_related.md §1.3):
+the same input (e.g. a layer before and after the inner loop; ``derivations/linear_cka.py``):
 
 * **linear CKA** (Kornblith et al. 2019) in the population: the cross-covariance is
   ``Cov(h, h') = A Σ A'ᵀ``, so (``derivations/linear_cka.py``)
