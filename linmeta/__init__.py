@@ -17,6 +17,8 @@ __version__ = "0.1.0"
 
 import importlib as _importlib
 
+from ._backend import ArrayBackend
+from ._backend import resolve as array_backend
 from ._random import as_generator
 from .losses import LogisticLoss, QuadraticLoss, SquaredLoss, sample_moments
 from .meta import adapt, adapted_map, meta_loss, meta_value_and_grad, pre_adaptation_loss
@@ -25,7 +27,8 @@ from .preconditioners import KFO, Identity, MetaCurvature, MetaSGD, Precondition
 from .reverse import MetaGradient
 from .rule import InnerLoop
 from .tasks import BinaryClassification, GaussianRegression, MetaBatch, TaskBatch, TaskMixture, meta_batch
-from .train import DivergenceError, TrainResult, meta_train
+from ._errors import DivergenceError
+from .train import TrainResult, meta_train
 
 _SUBPACKAGES = ("theory", "sim", "twolayer", "experiments")
 
@@ -34,7 +37,7 @@ __all__ = [
     "adapted_map", "meta_loss", "meta_value_and_grad", "pre_adaptation_loss", "end_to_end", "init_deep_linear",
     "KFO", "Identity", "MetaCurvature", "MetaSGD", "Preconditioner", "BinaryClassification", "GaussianRegression",
     "MetaBatch", "TaskBatch", "TaskMixture", "meta_batch", "DivergenceError", "TrainResult", "meta_train",
-    "as_generator", "__version__", *_SUBPACKAGES,
+    "as_generator", "ArrayBackend", "array_backend", "__version__", *_SUBPACKAGES,
 ]
 
 

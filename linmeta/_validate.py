@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from ._backend import to_numpy
+from ._backend import is_torch, namespace, to_numpy
 
 
 def positive_int(name: str, value, *, allow_zero: bool = False) -> int:
@@ -39,9 +39,16 @@ def finite_float(name: str, value, *, positive: bool = False, non_negative: bool
 
 
 def finite_array(name: str, x):
-    """Raise if ``x`` (numpy or torch) holds a NaN or an infinity; return ``x``."""
-    arr = to_numpy(x)
-    if not np.all(np.isfinite(arr)):
+    """Raise if ``x`` (numpy or torch, on any device) holds a NaN or an infinity; return ``x``.
+
+    The test runs where ``x`` lives: for a CUDA tensor only one boolean comes back to the host.
+    """
+    if is_torch(x):
+        ok = bool(namespace(x).all(namespace(x).isfinite(x)))
+    else:
+        ok = bool(np.all(np.isfinite(np.asarray(x))))
+    if not ok:
+        arr = to_numpy(x)
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(
             f"{name} contains {bad} non-finite value(s) (NaN or inf); clean or drop those entries"

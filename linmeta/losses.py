@@ -27,8 +27,9 @@ from . import _validate
 from ._backend import namespace, to_backend, to_numpy
 
 
-def _loss_to(loss, backend: str, device=None):
-    fields = {f.name: to_backend(getattr(loss, f.name), backend, device) for f in dataclasses.fields(loss)}
+def _loss_to(loss, backend, device=None, dtype=None):
+    """The same loss with every array moved to ``backend`` (a name or a :class:`~linmeta.ArrayBackend`)."""
+    fields = {f.name: to_backend(getattr(loss, f.name), backend, device, dtype) for f in dataclasses.fields(loss)}
     return type(loss)(**fields)
 
 
@@ -100,8 +101,9 @@ class QuadraticLoss:
         A = to_numpy(self.A)
         return np.swapaxes(np.linalg.pinv(A, hermitian=True) @ to_numpy(self.B), -1, -2)
 
-    def to(self, backend: str, device=None) -> "QuadraticLoss":
-        return _loss_to(self, backend, device)
+    def to(self, backend, device=None, dtype=None) -> "QuadraticLoss":
+        """The same loss on another backend/device/dtype (see :func:`linmeta.array_backend`)."""
+        return _loss_to(self, backend, device, dtype)
 
     def take(self, index) -> "QuadraticLoss":
         return _take(self, index)
@@ -128,8 +130,9 @@ class _OnSamples:
     def batch_shape(self) -> tuple:
         return tuple(self.X.shape[:-3])
 
-    def to(self, backend: str, device=None):
-        return _loss_to(self, backend, device)
+    def to(self, backend, device=None, dtype=None):
+        """The same loss on another backend/device/dtype (see :func:`linmeta.array_backend`)."""
+        return _loss_to(self, backend, device, dtype)
 
     def take(self, index):
         return _take(self, index)

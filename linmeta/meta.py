@@ -9,17 +9,22 @@ engine of :mod:`linmeta.updating_kfo`.  :func:`engine_for` is the only place tha
 """
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
+
+import numpy as np
 
 from . import inner_loop as _inner_loop
 from . import preconditioners as _pc
 from . import reverse as _reverse
 from . import updating_kfo as _updating_kfo
-from ._backend import namespace
+from ._backend import check_same_backend, namespace, to_numpy
+from ._errors import DivergenceError
 from .chain_rule import LayerCalculus
 from .models import end_to_end, validate_params
 from .reverse import MetaGradient
 from .rule import InnerLoop
+from .stability import inner_step_bound
 
 _FACTORED = SimpleNamespace(name="factored", inner_loop=_inner_loop.run_inner_loop, value_and_grad=_reverse.value_and_grad)
 _UPDATING = SimpleNamespace(name="updating-kfo", inner_loop=_updating_kfo.inner_loop,
@@ -47,6 +52,8 @@ def check_inputs(params, support, query, rule, precond, phi):
     params = validate_params(params)
     if not isinstance(rule, InnerLoop):
         raise ValueError(f"rule must be a linmeta.InnerLoop, got {type(rule).__name__}")
+    check_same_backend({"params": params[0], "support": _first_array(support), "query": _first_array(query),
+                        "phi": next((p for pl in (phi or ()) for p in pl), None)})
     d, out = params[0].shape[-1], params[-1].shape[-2]
     runs = tuple(params[0].shape[:-2])
     for name, loss in (("support", support), ("query", query)):
@@ -72,6 +79,13 @@ def check_inputs(params, support, query, rule, precond, phi):
     return params, precond, phi
 
 
+def _first_array(loss):
+    """One array of a loss object (they share a backend), or None."""
+    if loss is None or not dataclasses.is_dataclass(loss):
+        return None
+    return getattr(loss, dataclasses.fields(loss)[0].name)
+
+
 def adapted_layers_unchecked(params, support, rule, precond, phi) -> list:
     """The adapted layers (inputs trusted): a list of :class:`~linmeta.factored.Factored` (*runs, T or 1, n_l, n_{l-1})."""
     return engine_for(precond, rule).inner_loop(params, support, rule, precond, phi)
@@ -80,6 +94,37 @@ def adapted_layers_unchecked(params, support, rule, precond, phi) -> list:
 def value_and_grad_unchecked(params, support, query, rule, precond, phi) -> MetaGradient:
     """:func:`meta_value_and_grad` without input validation (for hot loops such as the trainer)."""
     return engine_for(precond, rule).value_and_grad(params, support, query, rule, precond, phi)
+
+
+#: a finite meta-loss above this factor times (1 + the pre-adaptation loss) counts as a diverged inner loop,
+#: when the inner step is also above its stability bound (two or more steps)
+EXPLOSION_FACTOR = 1e8
+
+
+def _all_finite(arrays) -> bool:
+    xp = namespace(*arrays)
+    return all(bool(xp.all(xp.isfinite(a))) for a in arrays)
+
+
+def guard_result(arrays, params, support, query, rule, precond, phi, value=None) -> None:
+    """Raise :class:`~linmeta.DivergenceError` if a public call produced non-finite output from finite inputs.
+
+    A finite value counts as divergence too when it explodes (above :data:`EXPLOSION_FACTOR` times
+    ``1 +`` the pre-adaptation loss) while ``alpha`` exceeds the inner-step bound ``2/λ_max`` with two or
+    more inner steps.  The error reports that bound.
+    """
+    finite = _all_finite(arrays)
+    if finite and (value is None or rule.steps < 2 or query is None):
+        return
+    if finite:
+        pre = to_numpy(pre_adaptation_loss(params, query))
+        if not np.any(np.abs(to_numpy(value)) > EXPLOSION_FACTOR * (1.0 + np.abs(pre))):
+            return
+    bound = inner_step_bound(params, support, rule, precond, phi)
+    if finite and not np.any(rule.alpha > bound):
+        return  # a large but honest value: the inner loop is stable
+    detail = " (non-finite output from finite inputs)" if not finite else " (the meta-loss exploded)"
+    raise DivergenceError(None, None, bound, rule.alpha, detail)
 
 
 def adapt(params, support, rule: InnerLoop, precond=None, phi=None) -> tuple:
@@ -91,13 +136,19 @@ def adapt(params, support, rule: InnerLoop, precond=None, phi=None) -> tuple:
     axis of size 1, (*runs, 1, n_l, n_{l-1}).
     """
     params, precond, phi = check_inputs(params, support, None, rule, precond, phi)
-    return tuple(f.dense() for f in adapted_layers_unchecked(params, support, rule, precond, phi))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = tuple(f.dense() for f in adapted_layers_unchecked(params, support, rule, precond, phi))
+    guard_result(out, params, support, None, rule, precond, phi)
+    return out
 
 
 def adapted_map(params, support, rule: InnerLoop, precond=None, phi=None):
     """End-to-end map after adaptation, shape ``(*runs, T, out, d)``."""
     params, precond, phi = check_inputs(params, support, None, rule, precond, phi)
-    return LayerCalculus(adapted_layers_unchecked(params, support, rule, precond, phi)).M
+    with np.errstate(over="ignore", invalid="ignore"):
+        M = LayerCalculus(adapted_layers_unchecked(params, support, rule, precond, phi)).M
+    guard_result((M,), params, support, None, rule, precond, phi)
+    return M
 
 
 def meta_loss(params, support, query, rule: InnerLoop, precond=None, phi=None):
@@ -113,9 +164,12 @@ def meta_loss(params, support, query, rule: InnerLoop, precond=None, phi=None):
     phi : its parameters (``None`` = its identity initialisation).
     """
     params, precond, phi = check_inputs(params, support, query, rule, precond, phi)
-    theta = adapted_layers_unchecked(params, support, rule, precond, phi)
     xp = namespace(params[0])
-    return xp.mean(query.value(LayerCalculus(theta).M), axis=-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        theta = adapted_layers_unchecked(params, support, rule, precond, phi)
+        value = xp.mean(query.value(LayerCalculus(theta).M), axis=-1)
+    guard_result((value,), params, support, query, rule, precond, phi, value=value)
+    return value
 
 
 def pre_adaptation_loss(params, query):
@@ -137,4 +191,8 @@ def meta_value_and_grad(params, support, query, rule: InnerLoop, precond=None, p
     ``phi`` shaped like ``phi``.
     """
     params, precond, phi = check_inputs(params, support, query, rule, precond, phi)
-    return value_and_grad_unchecked(params, support, query, rule, precond, phi)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mg = value_and_grad_unchecked(params, support, query, rule, precond, phi)
+    guard_result((mg.value, *mg.params, *(p for pl in mg.phi for p in pl)), params, support, query, rule, precond,
+                 phi, value=mg.value)
+    return mg

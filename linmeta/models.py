@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate
-from ._backend import to_numpy
+from ._backend import check_same_backend, resolve, to_numpy
 from ._random import as_generator
 
 INIT_SCHEMES = ("gaussian", "orthogonal", "balanced", "zero_head")
@@ -26,6 +26,7 @@ def validate_params(params, name: str = "params") -> tuple:
     """Check that ``params`` is a non-empty chain of finite matrices with matching sizes and run axes."""
     if not isinstance(params, (tuple, list)) or len(params) == 0:
         raise ValueError(f"{name} must be a non-empty tuple of layer matrices (W_1, ..., W_L)")
+    check_same_backend({f"{name}[{l}]": W for l, W in enumerate(params) if hasattr(W, "shape")})
     runs = None
     for l, W in enumerate(params):
         if getattr(W, "ndim", 0) < 2:
@@ -110,6 +111,9 @@ def init_deep_linear(
     scale: float = 1.0,
     rng=None,
     n_runs: int | None = None,
+    backend=None,
+    device=None,
+    dtype=None,
 ) -> tuple:
     """Initialise a deep linear network.
 
@@ -128,11 +132,19 @@ def init_deep_linear(
     scale : overall scale (see ``scheme``).
     rng : numpy Generator or int seed.
     n_runs : if given, a leading run axis of that size (independent draws).
+    backend, device, dtype : where the parameters live (see :func:`linmeta.array_backend`; numpy float64 by
+        default).  The draws are made by the numpy Generator on the host and moved once, so a seed gives
+        the same initialisation on every backend.
 
     Returns
     -------
-    params : tuple of arrays ``W_l`` of shape ``(*runs, n_l, n_{l-1})``, float64.
+    params : tuple of arrays ``W_l`` of shape ``(*runs, n_l, n_{l-1})``.
     """
+    spec = resolve(backend, device, dtype)
+    return spec.tree(_init_numpy(d, widths, out, scheme=scheme, scale=scale, rng=rng, n_runs=n_runs))
+
+
+def _init_numpy(d, widths, out, *, scheme, scale, rng, n_runs) -> tuple:
     d = _validate.positive_int("d", d)
     out = _validate.positive_int("out", out)
     widths = tuple(_validate.positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))

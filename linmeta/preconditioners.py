@@ -41,8 +41,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
+from array_api_compat import device as array_device
+
+from ._backend import namespace
 from .factored import Factored, sum_tasks, sum_tasks_nt, sum_tasks_tn
 
 
@@ -53,6 +55,19 @@ def _task(x):
 
 def _dense(x):
     return x.dense() if isinstance(x, Factored) else x
+
+
+def _full_like(W, value):
+    """An array of ``W``'s shape, backend, device and dtype filled with ``value``."""
+    xp = namespace(W)
+    return xp.full(tuple(W.shape), value, dtype=W.dtype, device=array_device(W))
+
+
+def _eye_like(W, n, runs):
+    """Identity matrices (*runs, n, n) on ``W``'s backend, device and dtype (a copy, not a view)."""
+    xp = namespace(W)
+    eye = xp.eye(n, dtype=W.dtype, device=array_device(W))
+    return xp.asarray(xp.broadcast_to(eye, runs + (n, n)), copy=True)
 
 
 def _like(template, dense):
@@ -132,7 +147,7 @@ class MetaSGD(Preconditioner):
         return "meta-sgd"
 
     def init(self, params, adapted) -> tuple:
-        return tuple((np.full(W.shape, float(self.init_value)),) if l in adapted else ()
+        return tuple((_full_like(W, float(self.init_value)),) if l in adapted else ()
                      for l, W in enumerate(params))
 
     def apply(self, phi_l, g):
@@ -171,8 +186,7 @@ class KFO(Preconditioner):
                 out.append(())
                 continue
             *runs, n, m = W.shape
-            out.append((np.broadcast_to(np.eye(n), tuple(runs) + (n, n)).copy(),
-                        np.broadcast_to(np.eye(m), tuple(runs) + (m, m)).copy()))
+            out.append((_eye_like(W, n, tuple(runs)), _eye_like(W, m, tuple(runs))))
         return tuple(out)
 
     def effective_factors(self, phi_l):

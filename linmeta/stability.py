@@ -10,6 +10,7 @@ the exact Hessian-vector product, per task, and the worst task is reported.
 from __future__ import annotations
 
 import numpy as np
+from array_api_compat import device as array_device
 
 from . import preconditioners as _pc
 from ._backend import namespace, to_numpy
@@ -33,7 +34,7 @@ def curvature_max(params, support, rule: InnerLoop, precond=None, phi=None, *, i
     V = [None] * len(params)
     for l in adapted:
         shape = lead + tuple(params[l].shape[-2:])
-        V[l] = xp.asarray(rng.standard_normal(shape), dtype=params[0].dtype)
+        V[l] = xp.asarray(rng.standard_normal(shape), dtype=params[0].dtype, device=array_device(params[0]))
 
     def norm(vs):
         return xp.sqrt(sum(xp.sum(v * v, axis=(-2, -1)) for v in vs if v is not None))

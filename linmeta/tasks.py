@@ -137,8 +137,9 @@ class MetaBatch:
     support: object
     query: object
 
-    def to(self, backend: str, device=None) -> "MetaBatch":
-        return MetaBatch(self.support.to(backend, device), self.query.to(backend, device))
+    def to(self, backend, device=None, dtype=None) -> "MetaBatch":
+        """Both losses on another backend/device/dtype (a name or a :class:`~linmeta.ArrayBackend`)."""
+        return MetaBatch(self.support.to(backend, device, dtype), self.query.to(backend, device, dtype))
 
 
 def meta_batch(tasks: TaskBatch, K: int | None, Q: int | None, rng) -> MetaBatch:

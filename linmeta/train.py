@@ -1,14 +1,21 @@
 """Meta-training: the outer loop.
 
-:func:`meta_train` fits the initialisation (and, optionally, a preconditioner's
-parameters) by SGD or Adam on fresh task batches every step or on a fixed task
-set, or by scipy's L-BFGS on a fixed task set.  Many independent runs go on the
-leading run axis of ``params`` and are trained in one batched computation, each
-on its own task stream.  The same seed gives bit-identical results.
+:func:`meta_train` fits the initialisation (and, optionally, a preconditioner's parameters) by SGD or
+Adam on fresh task batches every step or on a fixed task set, or by scipy's L-BFGS on a fixed task set.
+Many independent runs go on the leading run axis of ``params`` and are trained in one batched
+computation, each on its own task stream.  The same seed gives bit-identical results.
 
-Divergence stops training with :class:`DivergenceError`, which reports the
-step, the last finite loss and the inner-step stability bound; NaNs are never
-returned.
+**Backends.**  Training runs where ``params`` live: numpy, or torch tensors on the CPU or a CUDA device
+(see :func:`linmeta.array_backend`).  Tasks are always drawn by the numpy Generator on the host (so a
+seed gives the same tasks on every backend) and each batch is moved to the device once; SGD and Adam
+then run on the device, and only the per-step losses come back to the host, at the evaluation steps.
+L-BFGS runs on the host (scipy), whatever the backend, and returns its result on the backend.
+
+**Divergence.**  A non-finite or exploding meta-train loss, non-finite parameters after an update, or
+a non-finite meta-test loss at an evaluation (the last one included) raises :class:`DivergenceError`
+with the step, the last finite loss and the inner-step stability bound; nothing non-finite is returned.
+On numpy this is checked at every step; on torch, at every evaluation step (``eval_every``) and at the
+end, to keep the loop free of host round trips, and the error still names the first bad step.
 """
 from __future__ import annotations
 
@@ -18,6 +25,8 @@ import numpy as np
 
 from . import _validate
 from . import preconditioners as _pc
+from ._backend import ArrayBackend, backend_of, namespace, to_numpy
+from ._errors import DivergenceError
 from ._random import as_generator
 from .meta import check_inputs, pre_adaptation_loss, value_and_grad_unchecked
 from .models import validate_params
@@ -28,27 +37,14 @@ from .stability import inner_step_bound
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
 
 
-class DivergenceError(RuntimeError):
-    """Meta-training diverged; carries ``step``, ``last_finite_loss`` and ``inner_step_bound``."""
-
-    def __init__(self, step, last_finite_loss, bound, alpha, detail=""):
-        self.step, self.last_finite_loss, self.inner_step_bound, self.alpha = step, last_finite_loss, bound, alpha
-        super().__init__(
-            f"meta-training diverged at outer step {step}{detail}: last finite meta-train loss "
-            f"{np.array2string(np.asarray(last_finite_loss), precision=4)}; inner-step stability bound "
-            f"2/lambda_max = {np.array2string(np.asarray(bound), precision=4)} (alpha = {alpha}). "
-            "Lower the outer learning rate or the inner step alpha."
-        )
-
-
 @dataclass
 class TrainResult:
     """Output of :func:`meta_train`.
 
     Attributes
     ----------
-    params : tuple of arrays, the meta-learned initialisation (shapes as given).
-    phi : tuple, the meta-learned preconditioner parameters.
+    params : tuple of arrays, the meta-learned initialisation (shapes and backend as given).
+    phi : tuple, the meta-learned preconditioner parameters (same backend).
     history : dict of numpy arrays:
         ``step`` (n,), ``train_loss`` (n, *runs): meta-train loss of each outer step;
         ``eval_step`` (m,), ``test_pre`` / ``test_post`` (m, *runs): mean meta-test loss
@@ -66,9 +62,10 @@ class _Adam:
         self.m = self.v = None
 
     def step(self, xs, gs):
+        xp = namespace(*xs)
         if self.m is None:
-            self.m = [np.zeros_like(x) for x in xs]
-            self.v = [np.zeros_like(x) for x in xs]
+            self.m = [xp.zeros_like(x) for x in xs]
+            self.v = [xp.zeros_like(x) for x in xs]
         self.t += 1
         out = []
         for i, (x, g) in enumerate(zip(xs, gs)):
@@ -76,7 +73,7 @@ class _Adam:
             self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * g * g
             mh = self.m[i] / (1 - self.b1**self.t)
             vh = self.v[i] / (1 - self.b2**self.t)
-            out.append(x - self.lr * mh / (np.sqrt(vh) + self.eps))
+            out.append(x - self.lr * mh / (xp.sqrt(vh) + self.eps))
         return out
 
 
@@ -88,7 +85,8 @@ class _SGD:
         if self.momentum == 0:
             return [x - self.lr * g for x, g in zip(xs, gs)]
         if self.buf is None:
-            self.buf = [np.zeros_like(x) for x in xs]
+            xp = namespace(*xs)
+            self.buf = [xp.zeros_like(x) for x in xs]
         self.buf = [self.momentum * b + g for b, g in zip(self.buf, gs)]
         return [x - self.lr * b for x, b in zip(xs, self.buf)]
 
@@ -113,8 +111,88 @@ def _unflatten(arrays, params, phi, learn_phi):
     return new_params, tuple(new_phi)
 
 
-def _batch_from(family, tasks, rule, K, Q, rng):
-    return family.meta_batch(tasks, None if rule.inner_loss == "population" else K, Q, rng)
+def _batch_from(family, tasks, rule, K, Q, rng, spec: ArrayBackend):
+    """A support/query batch drawn on the host and moved to the training backend once."""
+    batch = family.meta_batch(tasks, None if rule.inner_loss == "population" else K, Q, rng)
+    return batch if spec.name == "numpy" and spec.dtype == "float64" else batch.to(spec)
+
+
+def _as_training_arrays(params, phi):
+    """Private float copies of the caller's arrays, on their backend (numpy arrays become float64 arrays)."""
+    spec = backend_of(params[0])
+    if spec.name == "numpy":
+        spec = ArrayBackend("numpy", "cpu", "float64" if spec.dtype not in ("float32",) else "float32")
+        conv = lambda x: np.array(x, dtype=spec.dtype)  # noqa: E731
+    else:
+        conv = lambda x: spec.asarray(x).clone()  # noqa: E731
+    params = tuple(conv(W) for W in params)
+    phi = None if phi is None else tuple(tuple(conv(p) for p in pl) for pl in phi)
+    return spec, params, phi
+
+
+class _Guard:
+    """Divergence detection with as few host round trips as the backend needs (see the module docstring).
+
+    ``push`` records a step's train loss and whether the parameters after its update are finite, on the
+    device; ``sync`` brings the unchecked steps to the host, raises :class:`DivergenceError` at the first
+    bad one, and otherwise remembers the current parameters as the last good ones.
+    """
+
+    def __init__(self, factor, bound_of, alpha):
+        self.factor, self.bound_of, self.alpha = factor, bound_of, alpha
+        self.values, self.finite = [], []
+        self.checked = 0
+        self.first = None
+        self.first_eval = None
+        self.last_finite = None
+        self.good = None  # (params, phi) at the last sync that passed
+        self.previous = None  # the good ones before those (the last healthy point before an update)
+
+    def push(self, value, params_finite):
+        self.values.append(value)
+        self.finite.append(params_finite)
+
+    def _raise(self, step, detail="", at=None):
+        params, phi = at or self.good
+        raise DivergenceError(step, self.last_finite, self.bound_of(params, phi), self.alpha, detail)
+
+    def sync(self, params, phi):
+        new = range(self.checked, len(self.values))
+        if len(new):
+            vals = to_numpy(namespace(self.values[0]).stack(self.values[self.checked:]))
+            fin = to_numpy(namespace(self.finite[0]).stack(self.finite[self.checked:]))
+            for i, v, ok in zip(new, vals, fin):
+                if self.first is None:
+                    self.first = np.maximum(np.abs(v), 1.0)
+                bad = ~np.isfinite(v) | (np.abs(v) > self.factor * self.first)
+                if np.any(bad):
+                    detail = f" (runs {np.flatnonzero(bad).tolist()})" if np.ndim(v) else ""
+                    self._raise(i + 1, detail)
+                self.last_finite = v
+                if not ok:
+                    self._raise(i + 1, " (the parameters after the update are not finite)")
+            self.checked = len(self.values)
+        self.previous, self.good = self.good, (params, phi)
+
+    def check_eval(self, step, post):
+        """The meta-test loss at an evaluation must be finite and not explode (this covers the last update)."""
+        post = to_numpy(post)
+        if self.first_eval is None:
+            self.first_eval = np.maximum(np.abs(post), 1.0)
+        bad = ~np.isfinite(post) | (np.abs(post) > self.factor * self.first_eval)
+        if np.any(bad):
+            runs = np.flatnonzero(np.atleast_1d(bad)).tolist()
+            self._raise(step, f" (meta-test loss after the update is {'not finite' if not np.all(np.isfinite(post)) else 'exploding'}"
+                              f", runs {runs})", at=self.previous or self.good)
+
+
+def _all_finite(arrays):
+    xp = namespace(*arrays)
+    flags = [xp.all(xp.isfinite(a)) for a in arrays]
+    out = flags[0]
+    for f in flags[1:]:
+        out = out & f
+    return out
 
 
 def meta_train(
@@ -148,75 +226,103 @@ def meta_train(
 
     Parameters
     ----------
-    params : tuple of arrays (*runs, n_l, n_{l-1}); a run axis trains independent models at once.
+    params : tuple of arrays (*runs, n_l, n_{l-1}), numpy or torch (any device); a run axis trains
+        independent models at once.  Training runs on their backend and returns arrays there.
     family : task family with ``sample_tasks(n, rng, n_runs=)`` and ``meta_batch(tasks, K, Q, rng)``
         (:class:`~linmeta.tasks.GaussianRegression`, :class:`~linmeta.tasks.TaskMixture`,
         :class:`~linmeta.tasks.BinaryClassification`).
     rule : the inner loop; ``rule.inner_loss == "population"`` adapts on the exact task loss.
     steps : number of outer steps (L-BFGS: maximum iterations).
     lr : outer learning rate (SGD/Adam).
-    optimizer : ``"sgd"``, ``"adam"`` or ``"lbfgs"`` (the last needs ``fixed_tasks``).
+    optimizer : ``"sgd"``, ``"adam"`` or ``"lbfgs"`` (the last needs ``fixed_tasks`` and runs on the host).
     tasks_per_step : tasks in each fresh meta-batch.
     K, Q : support and query shots; ``Q=None`` scores on the population loss.
     precond, phi : optional meta-optimizer and its initial parameters; learned jointly if ``learn_phi``.
-    fixed_tasks : if given, draw this many tasks (with their support/query sets) once and
-        train full-batch on them; otherwise fresh tasks every step.
+    fixed_tasks : if given, draw this many tasks (with their support/query sets) once, move them to the
+        device once, and train full-batch on them; otherwise fresh tasks every step.
     eval_tasks, eval_every, eval_K, eval_Q : held-out meta-test set (drawn once from the seed),
-        evaluated every ``eval_every`` steps (default: about 20 times per run) with ``eval_K``
-        (default ``K``) support shots and ``eval_Q`` query shots (default: the population loss
+        evaluated every ``eval_every`` steps (default: about 20 times per run) and at the end, with
+        ``eval_K`` (default ``K``) support shots and ``eval_Q`` query shots (default: the population loss
         where available, else ``Q``).
+    momentum : SGD momentum in [0, 1).
     seed : int or Generator; fixes every random draw.
     progress : show a progress bar (default: only on a terminal).
     check_stability : refuse a positive ``alpha`` above the inner-step stability bound at the start
         (only for two or more inner steps: a single step cannot diverge).
-    divergence_factor : a loss above this factor times the first loss counts as divergence.
+    divergence_factor : a loss above this factor times the first loss counts as divergence (> 1).
     lr_schedule : optional ``f(step) -> factor`` multiplying ``lr`` at each outer step (SGD/Adam).
     callback : optional ``f(step, params, phi, history)`` called after every outer step (SGD/Adam),
-        e.g. to checkpoint; ``history`` holds lists so far.
+        e.g. to checkpoint; ``history`` holds lists so far (on torch, of device scalars).
+
+    Returns
+    -------
+    :class:`TrainResult`.
     """
     params = validate_params(params)
-    params = tuple(np.array(W, dtype=float) for W in params)
     steps = _validate.positive_int("steps", steps)
     lr = _validate.finite_float("lr", lr, positive=True)
     _validate.one_of("optimizer", optimizer, OPTIMIZERS)
     tasks_per_step = _validate.positive_int("tasks_per_step", tasks_per_step)
+    eval_tasks = _validate.positive_int("eval_tasks", eval_tasks)
     for name, val in (("K", K), ("Q", Q), ("eval_K", eval_K), ("eval_Q", eval_Q)):
         if val is not None:
             _validate.positive_int(name, val)
+    if eval_every is not None:
+        eval_every = _validate.positive_int("eval_every", eval_every)
+    momentum = _validate.finite_float("momentum", momentum, non_negative=True)
+    if momentum >= 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    divergence_factor = _validate.finite_float("divergence_factor", divergence_factor, positive=True)
+    if divergence_factor <= 1:
+        raise ValueError(f"divergence_factor must be > 1 (a loss this many times the first counts as divergence), "
+                         f"got {divergence_factor}")
+    if not isinstance(rule, InnerLoop):
+        raise ValueError(f"rule must be a linmeta.InnerLoop, got {type(rule).__name__}")
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise ValueError(f"lr_schedule must be a function of the step, got {type(lr_schedule).__name__}")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be a function f(step, params, phi, history), got {type(callback).__name__}")
     if fixed_tasks is not None:
         fixed_tasks = _validate.positive_int("fixed_tasks", fixed_tasks)
     if optimizer == "lbfgs" and fixed_tasks is None:
         raise ValueError("optimizer='lbfgs' needs a fixed task set: pass fixed_tasks=N (L-BFGS cannot use fresh batches)")
+    if not hasattr(family, "sample_tasks") or not hasattr(family, "meta_batch"):
+        raise ValueError(f"family must be a task family (GaussianRegression, TaskMixture, ...), got {type(family).__name__}")
     precond = _pc.get(precond)
+    spec, params, phi = _as_training_arrays(params, phi)
     adapted = rule.adapted_layers(len(params))
-    phi = precond.init(params, adapted) if phi is None else tuple(tuple(np.array(p, dtype=float) for p in pl) for pl in phi)
+    if phi is None:
+        phi = precond.init(params, adapted)
 
     runs = tuple(params[0].shape[:-2])
     n_runs = runs[0] if runs else None
     train_rng, eval_rng = as_generator(seed).spawn(2)
 
     # held-out meta-test set, shared by every run
-    if not hasattr(family, "sample_tasks") or not hasattr(family, "meta_batch"):
-        raise ValueError(f"family must be a task family (GaussianRegression, TaskMixture, ...), got {type(family).__name__}")
     if eval_Q is None and not getattr(family, "has_population_loss", False):
         eval_Q = Q
     test_tasks = family.sample_tasks(eval_tasks, eval_rng)
-    test_batch = _batch_from(family, test_tasks, rule, eval_K if eval_K is not None else K, eval_Q, eval_rng)
+    test_batch = _batch_from(family, test_tasks, rule, eval_K if eval_K is not None else K, eval_Q, eval_rng, spec)
     check_inputs(params, test_batch.support, test_batch.query, rule, precond, phi)
 
     fixed = None
     if fixed_tasks is not None:
-        fixed = _batch_from(family, family.sample_tasks(fixed_tasks, train_rng, n_runs=n_runs), rule, K, Q, train_rng)
+        fixed = _batch_from(family, family.sample_tasks(fixed_tasks, train_rng, n_runs=n_runs), rule, K, Q, train_rng,
+                            spec)
 
     def next_batch():
         if fixed is not None:
             return fixed
         tasks = family.sample_tasks(tasks_per_step, train_rng, n_runs=n_runs)
-        return _batch_from(family, tasks, rule, K, Q, train_rng)
+        return _batch_from(family, tasks, rule, K, Q, train_rng, spec)
+
+    probe = fixed if fixed is not None else test_batch
+
+    def bound_of(p, f):
+        return inner_step_bound(p, probe.support, rule, precond, f)
 
     if check_stability and rule.alpha > 0 and adapted and rule.steps >= 2:
-        probe = fixed if fixed is not None else test_batch
-        bound = inner_step_bound(params, probe.support, rule, precond, phi)
+        bound = bound_of(params, phi)
         if np.any(rule.alpha >= bound):
             raise ValueError(
                 f"alpha={rule.alpha} is above the inner-step stability bound 2/lambda_max = "
@@ -227,59 +333,59 @@ def meta_train(
     if eval_every is None:
         eval_every = max(1, steps // 20)
     history = {"step": [], "train_loss": [], "eval_step": [], "test_pre": [], "test_post": []}
+    guard = _Guard(divergence_factor, bound_of, rule.alpha)
+    guard.good = (params, phi)
+    every_step = spec.name == "numpy"  # host values are free on numpy: check each step
 
     def evaluate(step, p, f):
         history["eval_step"].append(step)
-        history["test_pre"].append(np.asarray(pre_adaptation_loss(p, test_batch.query)))
+        history["test_pre"].append(pre_adaptation_loss(p, test_batch.query))
         post = value_and_grad_unchecked(p, test_batch.support, test_batch.query, rule, precond, f).value
-        history["test_post"].append(np.asarray(post))
+        history["test_post"].append(post)
+        return post
 
-    state = {"first": None, "last_finite": None, "last_params": (params, phi)}
-
-    def guard(step, value, p, f):
-        value = np.asarray(value)
-        if state["first"] is None:
-            state["first"] = np.maximum(np.abs(value), 1.0)
-        bad = ~np.isfinite(value) | (np.abs(value) > divergence_factor * state["first"])
-        if np.any(bad):
-            lp, lf = state["last_params"]
-            probe = fixed if fixed is not None else test_batch
-            bound = inner_step_bound(lp, probe.support, rule, precond, lf)
-            detail = f" (runs {np.flatnonzero(bad).tolist()})" if value.ndim else ""
-            raise DivergenceError(step, state["last_finite"], bound, rule.alpha, detail)
-        state["last_finite"] = value
-        state["last_params"] = (p, f)
-
-    evaluate(0, params, phi)
+    guard.check_eval(0, evaluate(0, params, phi))
     if optimizer == "lbfgs":
-        params, phi = _lbfgs(params, phi, fixed, rule, precond, learn_phi, steps, history, guard)
-        evaluate(history["step"][-1] if history["step"] else 0, params, phi)
+        params, phi = _lbfgs(params, phi, fixed, rule, precond, learn_phi, steps, history, guard, spec)
+        post = evaluate(history["step"][-1] if history["step"] else 0, params, phi)
+        guard.check_eval(history["eval_step"][-1], post)
     else:
         opt = _Adam(lr) if optimizer == "adam" else _SGD(lr, momentum)
         with Progress(steps, f"meta-train ({optimizer})", enabled=progress) as bar:
             for step in range(1, steps + 1):
                 batch = next_batch()
                 mg = value_and_grad_unchecked(params, batch.support, batch.query, rule, precond, phi)
-                guard(step, mg.value, params, phi)
                 history["step"].append(step)
-                history["train_loss"].append(np.asarray(mg.value))
+                history["train_loss"].append(mg.value)
                 if lr_schedule is not None:
-                    opt.lr = lr * float(lr_schedule(step))
+                    factor = _validate.finite_float("lr_schedule(step)", lr_schedule(step), non_negative=True)
+                    opt.lr = lr * factor
                 arrays = opt.step(_flatten(params, phi, learn_phi), _flatten(mg.params, mg.phi, learn_phi))
                 params, phi = _unflatten(arrays, params, phi, learn_phi)
-                if step % eval_every == 0 or step == steps:
-                    evaluate(step, params, phi)
+                guard.push(mg.value, _all_finite(arrays))
+                at_eval = step % eval_every == 0 or step == steps
+                if every_step or at_eval:
+                    guard.sync(params, phi)
+                if at_eval:
+                    guard.check_eval(step, evaluate(step, params, phi))
                 if callback is not None:
                     callback(step, params, phi, history)
-                bar.update(postfix=f"loss {np.mean(mg.value):.4g}")
-    history = {k: np.asarray(v) for k, v in history.items()}
+                if bar.enabled and (every_step or at_eval):
+                    bar.update(0, postfix=f"loss {float(np.mean(to_numpy(mg.value))):.4g}")
+                bar.update()
+    history = {k: np.asarray([to_numpy(v) for v in vals]) for k, vals in history.items()}
     return TrainResult(params=params, phi=phi, history=history)
 
 
-def _lbfgs(params, phi, batch, rule, precond, learn_phi, max_iter, history, guard):
-    """L-BFGS on a fixed task set; runs are independent, so their summed loss is minimised jointly."""
+def _lbfgs(params, phi, batch, rule, precond, learn_phi, max_iter, history, guard, spec):
+    """L-BFGS on a fixed task set, on the host; runs are independent, so their summed loss is minimised jointly."""
     from scipy.optimize import minimize
 
+    host = spec.name != "numpy"
+    if host:  # scipy works on numpy: move the problem to the host once
+        params = tuple(to_numpy(W) for W in params)
+        phi = tuple(tuple(to_numpy(p) for p in pl) for pl in phi)
+        batch = batch.to("numpy")
     template = _flatten(params, phi, learn_phi)
     shapes = [a.shape for a in template]
     sizes = [a.size for a in template]
@@ -298,7 +404,8 @@ def _lbfgs(params, phi, batch, rule, precond, learn_phi, max_iter, history, guar
         p, f = split(x)
         mg = value_and_grad_unchecked(p, batch.support, batch.query, rule, precond, f)
         counter["n"] += 1
-        guard(counter["n"], mg.value, p, f)
+        guard.push(mg.value, np.all(np.isfinite(x)))
+        guard.sync(p, f)
         last["x"], last["value"] = x.copy(), np.asarray(mg.value)
         g = np.concatenate([a.reshape(-1) for a in _flatten(mg.params, mg.phi, learn_phi)])
         return float(np.sum(mg.value)), g
@@ -313,4 +420,6 @@ def _lbfgs(params, phi, batch, rule, precond, learn_phi, max_iter, history, guar
     x0 = np.concatenate([a.reshape(-1) for a in template])
     res = minimize(fun, x0, jac=True, method="L-BFGS-B", callback=callback,
                    options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-12})
-    return split(res.x)
+    p, f = split(res.x)
+    return (spec.tree(p), tuple(spec.tree(pl) for pl in f)) if host else (p, f)
+

@@ -23,8 +23,8 @@ from linmeta import _imports
 
 # lowest first; a module may import modules of strictly lower layers, and modules of its own group
 LAYERS = [
-    ("foundation", ["linmeta._validate", "linmeta._backend", "linmeta._random", "linmeta._imports", "linmeta.progress",
-                    "linmeta.cache"]),
+    ("foundation", ["linmeta._validate", "linmeta._backend", "linmeta._random", "linmeta._imports", "linmeta._errors",
+                    "linmeta.progress", "linmeta.cache"]),
     ("losses", ["linmeta.losses"]),
     ("tasks", ["linmeta.tasks"]),
     ("models", ["linmeta.models"]),
@@ -34,8 +34,9 @@ LAYERS = [
     ("preconditioners", ["linmeta.preconditioners"]),
     ("inner loop", ["linmeta.inner_loop"]),
     ("reverse pass", ["linmeta.reverse", "linmeta.updating_kfo"]),
+    ("stability", ["linmeta.stability"]),
     ("meta-objective", ["linmeta.meta"]),
-    ("training", ["linmeta.stability", "linmeta.train", "linmeta.reptile"]),
+    ("training", ["linmeta.train", "linmeta.reptile"]),
     ("facade", ["linmeta"]),
     ("simulation", ["linmeta.sim*", "linmeta.twolayer"]),
     ("experiment framework", ["linmeta.experiments", "linmeta.experiments.base", "linmeta.experiments.registry",

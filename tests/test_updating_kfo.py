@@ -28,7 +28,9 @@ def _perturbed_phi(rng, precond, params, rule, scale=0.1):
 def test_meta_gradient_matches_complex_step(psd, widths, layers, k):
     rng, params, batch = _problem(k * 7 + len(widths), widths)
     precond = lm.KFO(psd=psd, update_factors=True)
-    rule = lm.InnerLoop(k, 0.15, layers)
+    # α = 0.05 keeps the inner loop stable for every case (at 0.15 some diverge to 1e69, which the public
+    # entry points now refuse with a DivergenceError)
+    rule = lm.InnerLoop(k, 0.05, layers)
     phi = _perturbed_phi(rng, precond, params, rule)
     mg = meta_value_and_grad(params, batch.support, batch.query, rule, precond, phi)
     f = lambda p, ph: meta_loss(p, batch.support, batch.query, rule, precond, ph)
