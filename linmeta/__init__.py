@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 import importlib as _importlib
 
-from ._backend import ArrayBackend
+from ._backend import ArrayBackend, to_numpy
 from ._backend import resolve as array_backend
 from ._random import as_generator
 from .losses import LogisticLoss, QuadraticLoss, SquaredLoss, sample_moments
@@ -37,7 +37,7 @@ __all__ = [
     "adapted_map", "meta_loss", "meta_value_and_grad", "pre_adaptation_loss", "end_to_end", "init_deep_linear",
     "KFO", "Identity", "MetaCurvature", "MetaSGD", "Preconditioner", "BinaryClassification", "GaussianRegression",
     "MetaBatch", "TaskBatch", "TaskMixture", "meta_batch", "DivergenceError", "TrainResult", "meta_train",
-    "as_generator", "ArrayBackend", "array_backend", "__version__", *_SUBPACKAGES,
+    "as_generator", "ArrayBackend", "array_backend", "to_numpy", "__version__", *_SUBPACKAGES,
 ]
 
 

@@ -75,6 +75,18 @@ def _mode(args) -> str:
     return "full" if getattr(args, "full", False) else "quick"
 
 
+def _backend(args) -> dict:
+    """The run option from ``--backend/--device/--dtype``, checked once (torch installed, CUDA present)."""
+    from ._backend import resolve
+    from .experiments.base import ConfigError
+
+    try:
+        spec = resolve(getattr(args, "backend", None), getattr(args, "device", None), getattr(args, "dtype", None))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return {"backend": spec}
+
+
 def _names(args):
     from .experiments import registry
 
@@ -102,7 +114,8 @@ def cmd_run(args) -> int:
     overrides = exp.parse_overrides(args.set)
     executor = process_pool(args.jobs) if args.jobs > 1 else None
     try:
-        result, config, info = runner.run(exp, _mode(args), overrides, args.seed, executor=executor, force=args.force)
+        result, config, info = runner.run(exp, _mode(args), overrides, args.seed, executor=executor, force=args.force,
+                                          **_backend(args))
     finally:
         if executor is not None:
             executor.shutdown()
@@ -118,19 +131,19 @@ def cmd_figures(args) -> int:
     from .experiments import runner
 
     for name in _names(args):
-        for p in runner.write_figure(name, _mode(args)):
+        for p in runner.write_figure(name, _mode(args), **_backend(args)):
             print(p)
     return 0
 
 
-def _run_all(names, mode, jobs):
+def _run_all(names, mode, jobs, backend):
     from .experiments import runner
 
     if jobs > 1 and len(names) > 1:
         with process_pool(jobs) as pool:
-            futures = [pool.submit(runner.reproduce_one, n, mode, False) for n in names]
+            futures = [pool.submit(runner.reproduce_one, n, mode, False, backend) for n in names]
             return [f.result() for f in futures]
-    return [runner.reproduce_one(n, mode) for n in names]
+    return [runner.reproduce_one(n, mode, None, backend) for n in names]
 
 
 def cmd_check(args) -> int:
@@ -138,7 +151,7 @@ def cmd_check(args) -> int:
 
     report = []
     for name in _names(args):
-        checks = runner.run_checks(name, _mode(args))
+        checks = runner.run_checks(name, _mode(args), **_backend(args))
         report.append({"name": name, "checks": [c.as_dict() for c in checks]})
     return _report(report, args.json)
 
@@ -167,7 +180,7 @@ def cmd_reproduce(args) -> int:
 
     t0 = time.perf_counter()
     names = registry.names()
-    report = _run_all(names, _mode(args), args.jobs)
+    report = _run_all(names, _mode(args), args.jobs, _backend(args)["backend"])
     seconds = time.perf_counter() - t0
     rows = [row for r in report for row in _check_rows(r["name"], r["checks"])]
     summary = runner.figures_dir() / "CHECKS.md"
@@ -178,7 +191,8 @@ def cmd_reproduce(args) -> int:
     if not args.json:
         for r in report:
             src = "cached" if r["info"]["cached"] else f"{r['info']['seconds']:.1f} s"
-            print(f"{r['name']}: {src}; figures {', '.join(r['figures'])}")
+            on = "" if r["info"].get("backend", "numpy") == "numpy" else f" on {r['info']['backend']}"
+            print(f"{r['name']}: {src}{on}; figures {', '.join(r['figures'])}")
         print()
     code = _report(report, args.json, {"seconds": seconds})
     if not args.json:
@@ -219,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--quick", action="store_true", help="small preset (default)")
         g.add_argument("--full", action="store_true", help="paper-quality preset")
 
+    def backend_flags(p):
+        p.add_argument("--backend", choices=("numpy", "torch"), default=None,
+                       help="array backend of the run (default numpy; torch needs the torch extra)")
+        p.add_argument("--device", default=None, metavar="DEVICE", help="cpu (default), cuda or cuda:N (torch only)")
+        p.add_argument("--dtype", choices=("float64", "float32"), default=None, help="floating dtype (default float64)")
+
     p = sub.add_parser("list", help="the experiments, with paper, figure and cache status")
     p.set_defaults(func=cmd_list)
 
@@ -229,23 +249,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--jobs", type=int, default=1, help="processes for the sweep's pieces")
     p.add_argument("--force", action="store_true", help="recompute even if cached")
+    backend_flags(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("figures", help="write figures/NAME.png and .pdf (computing only what is missing)")
     p.add_argument("names", nargs="*")
     mode_flags(p)
+    backend_flags(p)
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("check", help="theory-vs-simulation checks; exits 1 if any fails")
     p.add_argument("names", nargs="*")
     mode_flags(p)
     p.add_argument("--json", action="store_true")
+    backend_flags(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("reproduce", help="every experiment, figure and check, with a summary table")
     mode_flags(p)
     p.add_argument("--jobs", type=int, default=1, help="experiments run in this many processes")
     p.add_argument("--json", action="store_true")
+    backend_flags(p)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("demo", help="shallow vs deep MAML, pre/post-adaptation loss side by side")

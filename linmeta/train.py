@@ -210,6 +210,7 @@ def meta_train(
     phi=None,
     learn_phi: bool = True,
     fixed_tasks: int | None = None,
+    fixed_batch=None,
     eval_tasks: int = 256,
     eval_every: int | None = None,
     eval_K: int | None = None,
@@ -240,6 +241,8 @@ def meta_train(
     precond, phi : optional meta-optimizer and its initial parameters; learned jointly if ``learn_phi``.
     fixed_tasks : if given, draw this many tasks (with their support/query sets) once, move them to the
         device once, and train full-batch on them; otherwise fresh tasks every step.
+    fixed_batch : a :class:`~linmeta.MetaBatch` to train on full-batch instead (moved to the device once);
+        ``family`` then only supplies the held-out evaluation set.
     eval_tasks, eval_every, eval_K, eval_Q : held-out meta-test set (drawn once from the seed),
         evaluated every ``eval_every`` steps (default: about 20 times per run) and at the end, with
         ``eval_K`` (default ``K``) support shots and ``eval_Q`` query shots (default: the population loss
@@ -284,8 +287,14 @@ def meta_train(
         raise ValueError(f"callback must be a function f(step, params, phi, history), got {type(callback).__name__}")
     if fixed_tasks is not None:
         fixed_tasks = _validate.positive_int("fixed_tasks", fixed_tasks)
-    if optimizer == "lbfgs" and fixed_tasks is None:
-        raise ValueError("optimizer='lbfgs' needs a fixed task set: pass fixed_tasks=N (L-BFGS cannot use fresh batches)")
+    if fixed_batch is not None:
+        if fixed_tasks is not None:
+            raise ValueError("pass fixed_tasks (a number of tasks to draw) or fixed_batch (the batch itself), not both")
+        if not (hasattr(fixed_batch, "support") and hasattr(fixed_batch, "query")):
+            raise ValueError(f"fixed_batch must be a linmeta.MetaBatch, got {type(fixed_batch).__name__}")
+    if optimizer == "lbfgs" and fixed_tasks is None and fixed_batch is None:
+        raise ValueError("optimizer='lbfgs' needs a fixed task set: pass fixed_tasks=N or fixed_batch "
+                         "(L-BFGS cannot use fresh batches)")
     if not hasattr(family, "sample_tasks") or not hasattr(family, "meta_batch"):
         raise ValueError(f"family must be a task family (GaussianRegression, TaskMixture, ...), got {type(family).__name__}")
     precond = _pc.get(precond)
@@ -309,6 +318,9 @@ def meta_train(
     if fixed_tasks is not None:
         fixed = _batch_from(family, family.sample_tasks(fixed_tasks, train_rng, n_runs=n_runs), rule, K, Q, train_rng,
                             spec)
+    elif fixed_batch is not None:
+        fixed = fixed_batch if spec.name == "numpy" and spec.dtype == "float64" else fixed_batch.to(spec)
+        check_inputs(params, fixed.support, fixed.query, rule, precond, phi)
 
     def next_batch():
         if fixed is not None:

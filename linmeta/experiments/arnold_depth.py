@@ -33,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import GaussianRegression, InnerLoop, init_deep_linear
-from ..sim.evaluation import post_adaptation_losses, test_set
+from .. import to_numpy
+from ..sim.evaluation import on_backend_of, post_adaptation_losses, test_set
 from ..sim.stats import crossed_table_mean_se, mean_se
 from ..sim.training import checkpoint_steps, train_with_checkpoints
 from ..theory import shallow
@@ -68,28 +69,30 @@ def family(cfg) -> GaussianRegression:
     return GaussianRegression(d=cfg["d"], noise_std=cfg["noise"])
 
 
-def _init(cfg, depth):
+def _init(cfg, depth, backend=None):
     widths = (cfg["width"],) * (depth - 1)
     # the same initialisation for every alpha (paired comparisons)
     return init_deep_linear(cfg["d"], widths, 1, rng=np.random.SeedSequence([cfg["seed"], depth, 1]),
-                            n_runs=cfg["seeds"])
+                            n_runs=cfg["seeds"], backend=backend)
 
 
-def _train_piece(item):
+def _train_piece(item, backend=None):
     cfg, depth, alpha = item["cfg"], item["depth"], item["alpha"]
     fam = family(cfg)
     rule = InnerLoop(steps=cfg["inner_steps"], alpha=alpha)
-    curve_set = test_set(fam, cfg["K"], cfg["curve_tasks"], np.random.SeedSequence([cfg["seed"], 7778]))
+    init = _init(cfg, depth, backend)
+    curve_set = on_backend_of(test_set(fam, cfg["K"], cfg["curve_tasks"], np.random.SeedSequence([cfg["seed"], 7778])),
+                              init)  # moved to the device once
     curve = []
     params, _ = train_with_checkpoints(
-        _init(cfg, depth), fam, rule, bounds=checkpoint_steps(cfg["steps"], cfg["segments"]), lr=cfg["lr"],
+        init, fam, rule, bounds=checkpoint_steps(cfg["steps"], cfg["segments"]), lr=cfg["lr"],
         lr_drop=cfg["lr_drop"], K=cfg["K"], tasks_per_step=cfg["tasks_per_step"], seed=[cfg["seed"], depth, 2],
         on_checkpoint=lambda step, p, f: curve.append(post_adaptation_losses(p, curve_set, rule).mean(axis=1)))
     batch = test_set(fam, cfg["K"], cfg["test_tasks"], np.random.SeedSequence([cfg["seed"], 7777]))
     out = {"eval_step": checkpoint_steps(cfg["steps"], cfg["segments"]), "test_post": np.array(curve),
            "final": post_adaptation_losses(params, batch, rule)}
     if depth == 1:
-        M = params[0]
+        M = to_numpy(params[0])
         out["M"] = M
         out["exact_final"] = np.array([shallow.expected_meta_loss(M[s], fam, cfg["K"], alpha, cfg["inner_steps"])
                                        for s in range(M.shape[0])])
@@ -193,4 +196,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     checks=checks,
+    backends=("numpy", "torch"),
 )

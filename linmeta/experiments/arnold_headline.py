@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import GaussianRegression, InnerLoop, init_deep_linear
+from .. import GaussianRegression, InnerLoop, MetaSGD, init_deep_linear
 from ..theory import shallow
 from . import plotting
 from ..sim.evaluation import post_adaptation_losses, test_set
@@ -83,24 +83,24 @@ def architecture(cfg, base: str, variant: str) -> tuple:
     return widths + (tuple(cfg["lin_widths"]) if variant == "lin" else ())
 
 
-def _model(cfg, base, variant):
+def _model(cfg, base, variant, backend=None):
     """Initial params, inner rule, preconditioner and its initial parameters."""
     widths = architecture(cfg, base, variant)
     params = init_deep_linear(cfg["d"], widths, 1, rng=np.random.SeedSequence([cfg["seed"], len(widths), 5]),
-                              n_runs=cfg["seeds"])
+                              n_runs=cfg["seeds"], backend=backend)
     if variant == "meta-sgd":
         # learn2learn parametrisation: the per-parameter steps λ are the step sizes (init α), rule step 1
-        phi = tuple((np.full(W.shape, cfg["alpha"]),) for W in params)
+        phi = MetaSGD(init_value=cfg["alpha"]).init(params, range(len(params)))
         return params, InnerLoop(1, 1.0), "meta-sgd", phi
     if variant == "kfo":
         return params, InnerLoop(1, cfg["alpha"]), "kfo", None
     return params, InnerLoop(1, cfg["alpha"]), None, None
 
 
-def _piece(item):
+def _piece(item, backend=None):
     cfg, setting, base, variant = item["cfg"], item["setting"], item["base"], item["variant"]
     fam = family(cfg, setting)
-    params, rule, precond, phi = _model(cfg, base, variant)
+    params, rule, precond, phi = _model(cfg, base, variant, backend)
     params, phi = train_with_checkpoints(params, fam, rule, bounds=checkpoint_steps(cfg["steps"], 1), lr=cfg["lr"],
                                          lr_drop=cfg["lr_drop"], K=cfg["K"], tasks_per_step=cfg["tasks_per_step"],
                                          seed=[cfg["seed"], BASES.index(base), VARIANTS.index(variant), 6],
@@ -200,4 +200,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     checks=checks,
+    backends=("numpy", "torch"),
 )

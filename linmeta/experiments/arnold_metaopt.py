@@ -38,7 +38,8 @@ from ..preconditioners import KFO, Identity, MetaCurvature, MetaSGD
 from .. import as_generator
 from ..theory import metaopt, precondition
 from . import plotting
-from ..sim.evaluation import post_adaptation_losses, test_set
+from .. import to_numpy
+from ..sim.evaluation import on_backend_of, post_adaptation_losses, test_set
 from ..sim.stats import crossed_table_mean_se
 from ..sim.training import checkpoint_steps, train_with_checkpoints
 from .base import Experiment, Param, below, close_se, small
@@ -90,16 +91,17 @@ def family(cfg) -> GaussianRegression:
     return GaussianRegression(d=d, out=1, mean=mu, input_cov=(S + S.T) / 2, noise_std=cfg["noise"])
 
 
-def _train_piece(item):
+def _train_piece(item, backend=None):
     cfg, key = item["cfg"], item["method"]
     fam = family(cfg)
     rule = InnerLoop(1, cfg["alpha"])
     widths = (cfg["width"],) if key == "deep" else ()
     params = init_deep_linear(cfg["d"], widths, 1, rng=np.random.SeedSequence([cfg["seed"], 61, len(widths)]),
-                              n_runs=cfg["seeds"])
+                              n_runs=cfg["seeds"], backend=backend)
     precond = _precond(key)
     phi = precond.init(params, rule.adapted_layers(len(params)))
-    curve_set = test_set(fam, cfg["K"], cfg["curve_tasks"], np.random.SeedSequence([cfg["seed"], 71]))
+    curve_set = on_backend_of(test_set(fam, cfg["K"], cfg["curve_tasks"], np.random.SeedSequence([cfg["seed"], 71])),
+                              params)
     bounds = checkpoint_steps(cfg["steps"], cfg["segments"])
     curve = []
     # one inner step is never iterated: the many-step stability bound 2/λ_max does not apply (and the optimal
@@ -110,6 +112,8 @@ def _train_piece(item):
         seed=[cfg["seed"], 81, int(item["index"])],
         on_checkpoint=lambda step, p, f: curve.append(post_adaptation_losses(p, curve_set, rule, precond, f).mean(axis=1)))
     final = post_adaptation_losses(params, test_set(fam, cfg["K"], cfg["test_tasks"], np.random.SeedSequence([cfg["seed"], 72])), rule, precond, phi)
+    params = tuple(to_numpy(W) for W in params)
+    phi = tuple(tuple(to_numpy(p) for p in pl) for pl in phi)
     out = {"step": bounds, "curve": np.array(curve), "final": final,
            "params": {f"W{l}": W for l, W in enumerate(params)}}
     if key != "deep":  # the learned right preconditioner P (runs, d, d) of the shallow rule and its exact loss
@@ -275,4 +279,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     checks=checks,
+    backends=("numpy", "torch"),
 )

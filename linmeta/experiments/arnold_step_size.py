@@ -29,7 +29,8 @@ import numpy as np
 from .. import GaussianRegression, InnerLoop, init_deep_linear
 from ..theory import precondition, shallow
 from . import plotting
-from ..sim.evaluation import post_adaptation_losses, test_set
+from .. import to_numpy
+from ..sim.evaluation import on_backend_of, post_adaptation_losses, test_set
 from ..sim.stats import mean_se
 from ..sim.training import train_with_checkpoints
 from .base import Experiment, Param, above, as_finding, below, close_se
@@ -56,11 +57,11 @@ def family(cfg) -> GaussianRegression:
     return GaussianRegression(d=cfg["d"], noise_std=cfg["noise"])
 
 
-def _init(cfg, depth):
+def _init(cfg, depth, backend=None):
     """The initialisation of ``arnold_depth`` (same seeds), so the two experiments start from the same nets."""
     widths = (cfg["width"],) * (depth - 1)
     return init_deep_linear(cfg["d"], widths, 1, rng=np.random.SeedSequence([cfg["seed"], depth, 1]),
-                            n_runs=cfg["seeds"])
+                            n_runs=cfg["seeds"], backend=backend)
 
 
 def checkpoints(steps: int, n: int) -> np.ndarray:
@@ -79,21 +80,23 @@ def _spectrum(params, alpha):
     return np.array(eig), np.array(upper)
 
 
-def _piece(item):
+def _piece(item, backend=None):
     cfg, depth = item["cfg"], item["depth"]
     fam = family(cfg)
     rule = InnerLoop(steps=cfg["inner_steps"], alpha=cfg["alpha"])
-    curve_set = test_set(fam, cfg["K"], cfg["curve_tasks"], np.random.SeedSequence([cfg["seed"], 7779]))
+    init = _init(cfg, depth, backend)
+    curve_set = on_backend_of(test_set(fam, cfg["K"], cfg["curve_tasks"], np.random.SeedSequence([cfg["seed"], 7779])),
+                              init)
     rec = {"eig": [], "upper": [], "loss": []}
 
     def record(step, p, f):
-        eig, upper = _spectrum(p, cfg["alpha"])
+        eig, upper = _spectrum(tuple(to_numpy(W) for W in p), cfg["alpha"])
         rec["eig"].append(eig)
         rec["upper"].append(upper)
         rec["loss"].append(post_adaptation_losses(p, curve_set, rule).mean(axis=1))
 
     bounds = checkpoints(cfg["steps"], cfg["checkpoints"])
-    train_with_checkpoints(_init(cfg, depth), fam, rule, bounds=bounds, lr=cfg["lr"], lr_drop=cfg["lr_drop"],
+    train_with_checkpoints(init, fam, rule, bounds=bounds, lr=cfg["lr"], lr_drop=cfg["lr_drop"],
                            K=cfg["K"], tasks_per_step=cfg["tasks_per_step"], seed=[cfg["seed"], depth, 3],
                            on_checkpoint=record)
     out = {k: np.array(v) for k, v in rec.items()}  # eig (n_ckpt, runs, d), others (n_ckpt, runs)
@@ -176,4 +179,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     checks=checks,
+    backends=("numpy", "torch"),
 )

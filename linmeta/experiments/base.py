@@ -195,6 +195,8 @@ class Experiment:
     run : ``run(config: dict, ctx) -> dict``.
     plot : ``plot(result: dict, config: dict) -> matplotlib.figure.Figure``.
     checks : ``checks(result: dict, config: dict) -> list[Check]``.
+    backends : the array backends ``run`` supports (``ctx.backend``, handed to piece functions that take a
+        ``backend`` keyword); numpy only by default.
     """
 
     name: str
@@ -206,6 +208,7 @@ class Experiment:
     plot: Callable
     checks: Callable
     seed: int = 0
+    backends: tuple = ("numpy",)
 
     def config(self, mode: str = "quick", overrides: dict | None = None, seed: int | None = None) -> dict:
         """The config for a preset (``quick``/``full``) with validated overrides."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import InnerLoop, end_to_end
+from .. import to_numpy
 from ..sim.evaluation import post_adaptation_losses, test_set
 from ..sim.families import REPRESENTATION_FAMILIES as FAMILIES
 from ..sim.families import representation_family
@@ -65,14 +66,16 @@ PARAMS = {
 # ---------------------------------------------------------------------------------------------
 
 
-def _piece(item):
+def _piece(item, backend=None):
     cfg, fam_name, method, alpha = item["cfg"], item["family"], item["method"], item["alpha"]
     fi, ai = FAMILIES.index(fam_name), list(cfg["alphas"]).index(alpha)
     fam = representation_family(fam_name, cfg["d"], cfg["k"], cfg["noise"], cfg["mean_norm"], cfg["seed"])
     rule = InnerLoop(1, alpha, METHODS[method])
     params = train_two_phase(fam, cfg["widths"], rule, steps=cfg["steps"], lr=cfg["lr"], K=cfg["K"],
                         tasks_per_step=cfg["tasks_per_step"], seeds=cfg["seeds"],
-                        seed=[cfg["seed"], fi, ai, list(METHODS).index(method)], init_seed=[cfg["seed"], fi, ai])
+                        seed=[cfg["seed"], fi, ai, list(METHODS).index(method)], init_seed=[cfg["seed"], fi, ai],
+                        backend=backend)
+    params = tuple(to_numpy(W) for W in params)  # trained on the backend; evaluated on the host
     batch, tasks = test_set(fam, cfg["K"], cfg["eval_tasks"], np.random.SeedSequence([cfg["seed"], 53, fi, ai]),
                             return_tasks=True)
     vals = post_adaptation_losses(params, batch, rule)
@@ -169,4 +172,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     checks=checks,
+    backends=("numpy", "torch"),
 )

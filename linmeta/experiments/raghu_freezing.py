@@ -23,6 +23,7 @@ from .. import InnerLoop
 from ..theory import anil
 from . import plotting
 from .base import Check, Experiment, Param, close_se
+from .. import to_numpy
 from ..sim.evaluation import post_adaptation_losses, test_set
 from ..sim.families import REPRESENTATION_FAMILIES as FAMILIES
 from ..sim.families import representation_family
@@ -52,14 +53,16 @@ def _rule(alpha, depth, j):
     return InnerLoop(1, alpha, tuple(range(j, depth)) if j < depth else "none")
 
 
-def _piece(item):
+def _piece(item, backend=None):
     cfg, f = item["cfg"], item["family"]
     fi = FAMILIES.index(f)
     fam = representation_family(f, cfg["d"], cfg["k"], cfg["noise"], cfg["mean_norm"], cfg["seed"])
     L = len(cfg["widths"]) + 1
     params = train_two_phase(fam, cfg["widths"], InnerLoop(1, cfg["alpha"], "all"), steps=cfg["steps"], lr=cfg["lr"],
                         K=cfg["K"], tasks_per_step=cfg["tasks_per_step"], seeds=cfg["seeds"],
-                        seed=[cfg["seed"], 201, fi], init_seed=[cfg["seed"], 202, fi])
+                        seed=[cfg["seed"], 201, fi], init_seed=[cfg["seed"], 202, fi],
+                        backend=backend)
+    params = tuple(to_numpy(W) for W in params)  # trained on the backend; evaluated on the host
     mc, mc_se, task_mean = [], [], []
     for j in range(L + 1):
         # the same seed for every j: the same tasks and support sets
@@ -147,4 +150,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     checks=checks,
+    backends=("numpy", "torch"),
 )

@@ -26,6 +26,7 @@ from .. import as_generator
 from ..theory import anil
 from . import plotting
 from .base import Check, Experiment, Param, close_se, small
+from .. import to_numpy
 from ..sim.families import representation_family
 from ..sim.stats import crossed_difference_se
 from ..sim.training import train_two_phase
@@ -49,13 +50,15 @@ PARAMS = {
 }
 
 
-def _train(item):
+def _train(item, backend=None):
     cfg, method = item["cfg"], item["method"]
     fam = representation_family("low_rank", cfg["d"], cfg["k"], cfg["noise"], seed=cfg["seed"])
     rule = InnerLoop(1, cfg["alpha"], "all" if method == "MAML" else "last")
     params = train_two_phase(fam, cfg["widths"], rule, steps=cfg["steps"], lr=cfg["lr"], K=cfg["K"],
                         tasks_per_step=cfg["tasks_per_step"], seeds=cfg["seeds"],
-                        seed=[cfg["seed"], 401, METHODS.index(method)], init_seed=[cfg["seed"], 402])
+                        seed=[cfg["seed"], 401, METHODS.index(method)], init_seed=[cfg["seed"], 402],
+                        backend=backend)
+    params = tuple(to_numpy(W) for W in params)  # trained on the backend; evaluated on the host
     return {str(i): W for i, W in enumerate(params)}
 
 
@@ -168,4 +171,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     checks=checks,
+    backends=("numpy", "torch"),
 )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import InnerLoop, adapt
+from .. import to_numpy
 from ..sim.representations import layer_maps, linear_cka_samples, mean_cca_samples
 from .. import as_generator
 from ..theory.similarity import linear_cka, mean_cca
@@ -56,14 +57,16 @@ def widths_of(arch, cfg):
     return full if arch == "full" else (cfg["bottleneck"],) + full[1:]
 
 
-def _piece(item):
+def _piece(item, backend=None):
     cfg, arch = item["cfg"], item["arch"]
     ai = ARCHS.index(arch)
     fam = representation_family("low_rank", cfg["d"], cfg["k"], cfg["noise"], seed=cfg["seed"])
     rule = InnerLoop(1, cfg["alpha"], "all")
     params = train_two_phase(fam, widths_of(arch, cfg), rule, steps=cfg["steps"], lr=cfg["lr"], K=cfg["K"],
                         tasks_per_step=cfg["tasks_per_step"], seeds=cfg["seeds"], seed=[cfg["seed"], 301, ai],
-                        init_seed=[cfg["seed"], 302, ai])
+                        init_seed=[cfg["seed"], 302, ai],
+                        backend=backend)
+    params = tuple(to_numpy(W) for W in params)  # trained on the backend; evaluated on the host
     rng = as_generator(np.random.SeedSequence([cfg["seed"], 303, ai]))
     tasks = fam.sample_tasks(cfg["eval_tasks"], rng)
     adapted = adapt(params, tasks.moments(cfg["K"], rng), rule)  # layers (runs, T, n_l, n_{l-1})
@@ -153,4 +156,5 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     checks=checks,
+    backends=("numpy", "torch"),
 )

@@ -18,11 +18,15 @@ import time
 from concurrent.futures import Executor
 from pathlib import Path
 
+import inspect
+from functools import partial
+
 from .. import __version__, cache
+from .._backend import ArrayBackend, resolve
 from .._imports import source_fingerprint
 from ..progress import Progress
 from . import registry
-from .base import Experiment
+from .base import ConfigError, Experiment
 
 
 def cache_dir() -> Path:
@@ -41,15 +45,28 @@ def code_fingerprint(exp: Experiment) -> str:
     return source_fingerprint(module, getattr(sys.modules.get(module), "__file__", None))
 
 
-def result_key(exp: Experiment, config: dict) -> str:
-    """The cache key of a result: the experiment, its run parameters, the version and the code fingerprint.
+def result_key(exp: Experiment, config: dict, backend: ArrayBackend | None = None) -> str:
+    """The cache key of a result: the experiment, its run parameters, the backend, the version and the code.
 
     Check and plot parameters are not part of it (:meth:`Experiment.run_config`), so changing them
     reuses the result; editing any source the experiment imports changes it, so stale results are
-    never served after a code change.
+    never served after a code change; the backend, device kind and dtype are part of it, so a float32
+    result never serves a float64 request.
     """
-    parts = (exp.name, exp.run_config(config), __version__, code_fingerprint(exp))
+    backend = backend or ArrayBackend()
+    parts = (exp.name, exp.run_config(config), backend.key(), __version__, code_fingerprint(exp))
     return f"{exp.name}-{cache.config_key(*parts)}"
+
+
+def backend_for(exp: Experiment, backend=None, device=None, dtype=None) -> ArrayBackend:
+    """The checked run option for ``exp``: a :class:`~linmeta.ArrayBackend` it supports (ConfigError otherwise)."""
+    try:
+        spec = resolve(backend, device, dtype)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if spec.name not in exp.backends:
+        raise ConfigError(f"experiment {exp.name} runs on {', '.join(exp.backends)} only, not on {spec.name}")
+    return spec
 
 
 class RunContext:
@@ -60,11 +77,14 @@ class RunContext:
     key : the result's cache key; pieces are stored under ``<cache>/pieces/<key>/``.
     executor : optional ``concurrent.futures.Executor`` for :meth:`map`.
     progress : show progress bars (default: only on a terminal).
+    backend : the :class:`~linmeta.ArrayBackend` the run asked for; :meth:`map` hands it to every piece
+        function that takes a ``backend`` keyword, also through an executor (each chunk carries it).
     """
 
     def __init__(self, key: str, directory: Path, executor: Executor | None = None, progress: bool | None = None,
-                 force: bool = False):
+                 force: bool = False, backend: ArrayBackend | None = None):
         self.key, self.directory, self.executor, self.progress = key, Path(directory), executor, progress
+        self.backend = backend or ArrayBackend()
         self.force = force  # recompute every piece (after a code change, say) instead of reusing cached ones
         self.computed = 0  # pieces computed (not loaded) by this context
 
@@ -74,10 +94,14 @@ class RunContext:
         ``fn`` must be a picklable top-level function returning a dict of arrays/scalars.
         Items must be JSON-serialisable.  A piece's cache key is the function's qualified name and
         the item, so two maps in one run never share pieces unless they compute the same thing.
+        If ``fn`` takes a ``backend`` keyword it is called as ``fn(item, backend=ctx.backend)``.
         """
         items = list(items)
+        if "backend" in inspect.signature(fn).parameters:
+            fn = partial(fn, backend=self.backend)  # picklable: travels with each chunk to any executor
         piece_dir = self.directory / "pieces" / self.key
-        fname = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+        base = fn.func if isinstance(fn, partial) else fn
+        fname = f"{getattr(base, '__module__', '')}.{getattr(base, '__qualname__', repr(base))}"
         keys = [f"{i:05d}-{cache.config_key(fname, item)}" for i, item in enumerate(items)]
         results = [None if self.force else cache.load(piece_dir, k) for k in keys]
         todo = [i for i, r in enumerate(results) if r is None]
@@ -105,8 +129,13 @@ def _resolve(exp) -> Experiment:
 
 def run(exp, mode: str = "quick", overrides: dict | None = None, seed: int | None = None, *,
         executor: Executor | None = None, progress: bool | None = None, force: bool = False,
-        directory: Path | None = None):
+        directory: Path | None = None, backend=None, device=None, dtype=None):
     """Run (or load from cache) one experiment; returns ``(result, config, info)``.
+
+    ``backend`` / ``device`` / ``dtype`` choose where its arrays live (numpy float64 by default; see
+    :func:`linmeta.array_backend`); an experiment lists the backends it supports in ``Experiment.backends``.
+    The result records them (``result["run_backend"]``) and the cache keeps results of different backends
+    and dtypes apart.
 
     ``force`` recomputes the result and every piece of it (cached entries are overwritten).
 
@@ -115,24 +144,29 @@ def run(exp, mode: str = "quick", overrides: dict | None = None, seed: int | Non
     """
     exp = _resolve(exp)
     config = exp.config(mode, overrides, seed)
+    spec = backend_for(exp, backend, device, dtype)
     directory = Path(directory) if directory is not None else cache_dir()
-    key = result_key(exp, config)
+    key = result_key(exp, config, spec)
     if not force:
         result = cache.load(directory, key)
         if result is not None:
-            return result, config, {"key": key, "cached": True, "seconds": 0.0, "pieces_computed": 0}
-    ctx = RunContext(key, directory, executor, progress, force=force)
+            return result, config, {"key": key, "cached": True, "seconds": 0.0, "pieces_computed": 0,
+                                    "backend": spec.describe()}
+    ctx = RunContext(key, directory, executor, progress, force=force, backend=spec)
     t0 = time.perf_counter()
-    result = exp.run(exp.run_config(config), ctx)
+    result = dict(exp.run(exp.run_config(config), ctx))
+    result["run_backend"] = spec.key()
     seconds = time.perf_counter() - t0
     cache.save(directory, key, result, {"experiment": exp.name, "config": config, "version": __version__,
-                                        "code": code_fingerprint(exp), "mode": mode, "seconds": seconds})
-    return result, config, {"key": key, "cached": False, "seconds": seconds, "pieces_computed": ctx.computed}
+                                        "code": code_fingerprint(exp), "backend": spec.key(), "mode": mode,
+                                        "seconds": seconds})
+    return result, config, {"key": key, "cached": False, "seconds": seconds, "pieces_computed": ctx.computed,
+                            "backend": spec.describe()}
 
 
-def is_cached(exp, mode: str = "quick", directory: Path | None = None) -> bool:
+def is_cached(exp, mode: str = "quick", directory: Path | None = None, backend=None) -> bool:
     exp = _resolve(exp)
-    return cache.exists(directory or cache_dir(), result_key(exp, exp.config(mode)))
+    return cache.exists(directory or cache_dir(), result_key(exp, exp.config(mode), backend_for(exp, backend)))
 
 
 def write_figure(exp, mode: str = "quick", overrides=None, seed=None, *, result=None, config=None,
@@ -163,11 +197,17 @@ def run_checks(exp, mode: str = "quick", overrides=None, seed=None, *, result=No
     return list(exp.checks(result, config))
 
 
-def reproduce_one(name: str, mode: str = "quick", progress: bool | None = None) -> dict:
-    """Run, plot and check one experiment (a picklable unit of work for ``reproduce --jobs``)."""
+def reproduce_one(name: str, mode: str = "quick", progress: bool | None = None, backend=None) -> dict:
+    """Run, plot and check one experiment (a picklable unit of work for ``reproduce --jobs``).
+
+    ``backend`` applies to the experiments that support it; the others run on numpy.
+    """
     exp = registry.get(name)
     t0 = time.perf_counter()
-    result, config, info = run(exp, mode, progress=progress)
+    spec = resolve(backend)
+    if spec.name not in exp.backends:
+        spec = ArrayBackend()
+    result, config, info = run(exp, mode, progress=progress, backend=spec)
     paths = write_figure(exp, mode, result=result, config=config)
     checks = run_checks(exp, mode, result=result, config=config)
     return {"name": name, "info": info, "figures": [str(p) for p in paths],

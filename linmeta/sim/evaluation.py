@@ -1,10 +1,21 @@
 """Held-out evaluation: fresh test sets and the post-adaptation loss of every run on every test task."""
 from __future__ import annotations
 
-import numpy as np
+import numpy as np  # noqa: F401  (array shapes in the docstrings)
 
+from .._backend import backend_of, is_torch, to_numpy
 from .._random import as_generator
 from ..meta import adapted_map
+
+
+def on_backend_of(batch, params):
+    """``batch`` moved to the backend, device and dtype of ``params`` (unchanged for numpy float64 parameters).
+
+    Tasks are drawn on the host by numpy Generators; this moves a batch once to where the models live.
+    """
+    if not is_torch(params[0]) and str(params[0].dtype) == "float64":
+        return batch
+    return batch.to(backend_of(params[0]))
 
 
 def test_set(family, K: int | None, n_tasks: int, rng, *, return_tasks: bool = False):
@@ -33,12 +44,14 @@ def post_adaptation_losses(params, batch, rule, precond=None, phi=None) -> np.nd
 
     Parameters
     ----------
-    params : tuple of arrays (*runs, n_l, n_{l-1}).
-    batch : :class:`linmeta.MetaBatch` with a task axis of size T.
+    params : tuple of arrays (*runs, n_l, n_{l-1}), on any backend.
+    batch : :class:`linmeta.MetaBatch` with a task axis of size T (drawn on the host: it is moved to the
+        parameters' backend).
     rule, precond, phi : the inner loop (see :func:`linmeta.adapted_map`).
 
     Returns
     -------
     numpy array (*runs, T).
     """
-    return np.asarray(batch.query.value(adapted_map(params, batch.support, rule, precond, phi)))
+    batch = on_backend_of(batch, params)
+    return to_numpy(batch.query.value(adapted_map(params, batch.support, rule, precond, phi)))

@@ -13,11 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate
+from .._backend import to_numpy
 from .._random import as_generator
 from ..meta import adapted_map, meta_value_and_grad
 from ..rule import InnerLoop
-from ..tasks import TaskBatch
+from ..tasks import MetaBatch, TaskBatch
 from ..theory.metaopt import expected_softplus
+from .evaluation import on_backend_of
 from .stats import Estimate, estimate
 
 #: floats of sampled inputs held at once by :func:`excess_samples`
@@ -28,9 +30,17 @@ def post_adaptation_samples(params, tasks: TaskBatch, K: int | None, rule: Inner
                             Q: int | None = None, precond=None, phi=None, chunk: int = 4096) -> np.ndarray:
     """Post-adaptation loss for ``draws`` independent support (and query) sets of each task.
 
+    Parameters
+    ----------
+    params : one model (no run axis), layers (n_l, n_{l-1}) on any backend; the sampled sets are moved there.
+    tasks : :class:`linmeta.TaskBatch` of T tasks.
+    K, Q : support and query shots (``None``: the population).
+    rule, precond, phi : the inner loop.
+    draws : support sets per task; ``rng`` the Generator (or seed) drawing them; ``chunk`` tasks per batch.
+
     Returns
     -------
-    array (draws, T): each entry the query loss after adapting on one fresh K-shot support set
+    numpy array (draws, T): each entry the query loss after adapting on one fresh K-shot support set
     (population query if ``Q`` is None).
     """
     draws = _validate.positive_int("draws", draws)
@@ -46,9 +56,8 @@ def post_adaptation_samples(params, tasks: TaskBatch, K: int | None, rule: Inner
         r = min(reps, draws - done)
         idx = np.tile(np.arange(T), r)
         rep_tasks = tasks.take(idx)
-        support = rep_tasks.moments(K, rng)
-        query = rep_tasks.moments(Q, rng)
-        vals = np.asarray(query.value(adapted_map(params, support, rule, precond, phi)))
+        batch = on_backend_of(MetaBatch(rep_tasks.moments(K, rng), rep_tasks.moments(Q, rng)), params)
+        vals = to_numpy(batch.query.value(adapted_map(params, batch.support, rule, precond, phi)))
         out.append(vals.reshape(r, T))
         done += r
     return np.concatenate(out, axis=0)

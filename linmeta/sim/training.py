@@ -60,22 +60,23 @@ def orthogonal_init_scale(alpha: float, depth: int, init_step: float = 0.01) -> 
 
 
 def train_two_phase(family, widths, rule, *, steps, lr, K, tasks_per_step, seeds, seed, init_seed,
-                    init_step: float = 0.01):
+                    init_step: float = 0.01, backend=None):
     """Meta-train ``seeds`` independent networks (run axis) with Adam on fresh K-shot task batches.
 
     Two phases: ``steps`` steps at ``lr``, then ``steps // 2`` at ``lr / 10`` (less SGD jitter in the
     final iterate; Adam restarts with fresh moments, deliberately).  The initialisation is orthogonal
     with the scale of :func:`orthogonal_init_scale`.  ``seed`` (task stream) and ``init_seed``
     (initialisation) are sequences of ints; methods that share ``init_seed`` start from the same networks.
+    ``backend`` (an :class:`~linmeta.ArrayBackend` or name) is where the networks are trained.
 
     Returns
     -------
-    the trained parameters, a tuple of arrays (seeds, n_l, n_{l-1}).
+    the trained parameters, a tuple of arrays (seeds, n_l, n_{l-1}) on ``backend``.
     """
     depth = len(widths) + 1
     params = init_deep_linear(family.d, tuple(widths), 1, scheme="orthogonal",
                               scale=orthogonal_init_scale(rule.alpha, depth, init_step),
-                              rng=np.random.SeedSequence([*map(int, init_seed), 31]), n_runs=seeds)
+                              rng=np.random.SeedSequence([*map(int, init_seed), 31]), n_runs=seeds, backend=backend)
     for phase, (n, rate) in enumerate(((steps, lr), (max(steps // 2, 1), lr / 10))):
         # the guard on the inner step is for the start; a trained MAML net may be unstable on rare
         # support sets (a large sample covariance), which is part of its expected loss

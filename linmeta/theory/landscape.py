@@ -583,3 +583,94 @@ def coincidence_shots(rho_hard: float, rho_easy: float, alpha: float, d: int) ->
     if den == 0 or num == 0 or num / den <= 0:
         return float("nan")
     return float(num / den)
+
+
+# --------------------------------------------------------------------------- a fixed, finite task sample
+
+
+@dataclass(frozen=True)
+class FixedTaskGain:
+    """Expected post-adaptation excess risks of the optima fitted on a fixed sample of tasks.
+
+    The sample holds exactly ``n_hard`` hard and ``n_easy`` easy tasks of a :class:`TwoCluster`
+    landscape (population inner gradients); the MAML and NAL objectives on it are minimised exactly,
+    and each minimiser is scored on the whole landscape (``derivations/landscape_fixed_tasks.py``).
+
+    Attributes
+    ----------
+    q_sample, s_sample : the easy-centre weights of the sample's MAML and NAL minimisers,
+        ``n_E c_E / (n_H c_H + n_E c_E)`` and ``n_E ρ_E / (n_H ρ_H + n_E ρ_E)``.
+    excess_maml, excess_nal : ``E[e(ŵ)]`` over samples, ``e`` the landscape's expected post-adaptation
+        excess risk: ``E_MAML + P [(w_T − q_E)² D² + (1 − w_T)² R_H²/n_H + w_T² R_E²/n_E]`` with ``w_T`` the
+        sample weight (``q_sample`` or ``s_sample``).
+    gain : ``excess_nal / excess_maml``; it tends to :func:`two_cluster`'s gain as the sample grows.
+    """
+
+    q_sample: float
+    s_sample: float
+    excess_maml: float
+    excess_nal: float
+    gain: float
+
+
+def two_cluster_fixed_tasks(tc: TwoCluster, n_hard: int, n_easy: int) -> FixedTaskGain:
+    """:class:`FixedTaskGain` of ``tc`` for a sample of ``n_hard`` hard and ``n_easy`` easy tasks.
+
+    Needs population inner gradients (``tc.K is None``) and one inner step, where every task of a cluster
+    has the same curvature, so the sample's minimisers are weighted means of the two cluster means.
+    """
+    if not isinstance(tc, TwoCluster):
+        raise ValueError(f"tc must be a TwoCluster, got {type(tc).__name__}")
+    if tc.K is not None or tc.steps != 1:
+        raise ValueError("two_cluster_fixed_tasks needs population inner gradients (K=None) and steps=1, "
+                         f"got K={tc.K}, steps={tc.steps}")
+    n_hard = _validate.positive_int("n_hard", n_hard)
+    n_easy = _validate.positive_int("n_easy", n_easy)
+    r = two_cluster(tc)
+    cH, cE = r.c_hard, r.c_easy
+    q_t = n_easy * cE / (n_hard * cH + n_easy * cE)
+    s_t = n_easy * tc.rho_easy / (n_hard * tc.rho_hard + n_easy * tc.rho_easy)
+    D2, RH2, RE2 = tc.distance**2, tc.radius_hard**2, tc.radius_easy**2
+
+    def expected(w):
+        # e(w) = E_MAML + P‖w − w_MAML‖²; the fitted centre is (1 − w) w̄_H + w w̄_E with E‖w̄_c − w_c‖² = R_c²/n_c
+        return r.excess_maml + r.P * ((w - r.q_easy) ** 2 * D2 + (1 - w) ** 2 * RH2 / n_hard + w**2 * RE2 / n_easy)
+
+    e_maml, e_nal = expected(q_t), expected(s_t)
+    return FixedTaskGain(float(q_t), float(s_t), float(e_maml), float(e_nal),
+                         float(e_nal / e_maml) if e_maml > 0 else float("inf"))
+
+
+def gd_on_isotropic_quadratics(curvatures, optima, w0, lr: float, steps: int) -> np.ndarray:
+    r"""The gradient-descent iterate on ``F(w) = mean_i ½ a_i ‖w − w_i‖²`` after ``steps`` steps, in closed form.
+
+    ``∇F = ā (w − ŵ)`` with ``ā = mean_i a_i`` and ``ŵ = Σ a_i w_i / Σ a_i``, so
+    ``w_t = ŵ + (1 − lr·ā)^t (w_0 − ŵ)`` exactly.  This is one inner step of MAML (``a_i = ρ_i (1 − αρ_i)²``)
+    or NAL (``a_i = ρ_i``) on tasks with isotropic inputs ``Σ_i = ρ_i I`` and population gradients.
+
+    Parameters
+    ----------
+    curvatures : array (..., T), the ``a_i`` (non-negative, not all zero).
+    optima : array (..., T, d), the ``w_i``.
+    w0 : array (..., d), the starting point.
+    lr : the (outer) learning rate; steps : the number of steps (≥ 0).
+
+    Returns
+    -------
+    array (..., d).
+    """
+    a = np.asarray(curvatures, dtype=float)
+    w = np.asarray(optima, dtype=float)
+    w0 = np.asarray(w0, dtype=float)
+    for name, x in (("curvatures", a), ("optima", w), ("w0", w0)):
+        _validate.finite_array(name, x)
+    if np.any(a < 0) or np.any(a.sum(axis=-1) == 0):
+        raise ValueError("curvatures must be non-negative and not all zero along the task axis")
+    if w.shape[:-1] != a.shape or w0.shape[:-1] != a.shape[:-1] or w0.shape[-1] != w.shape[-1]:
+        raise ValueError(f"curvatures (..., T), optima (..., T, d) and w0 (..., d) must agree; got {a.shape}, "
+                         f"{w.shape} and {w0.shape}")
+    lr = _validate.finite_float("lr", lr, positive=True)
+    steps = _validate.positive_int("steps", steps, allow_zero=True)
+    w_hat = np.einsum("...t,...td->...d", a, w) / a.sum(axis=-1)[..., None]
+    factor = (1.0 - lr * a.mean(axis=-1)) ** steps
+    return w_hat + factor[..., None] * (w0 - w_hat)
