@@ -24,7 +24,7 @@ from linmeta import _imports
 # lowest first; a module may import modules of strictly lower layers, and modules of its own group
 LAYERS = [
     ("foundation", ["linmeta._validate", "linmeta._backend", "linmeta._random", "linmeta._imports", "linmeta._errors",
-                    "linmeta.progress", "linmeta.cache"]),
+                    "linmeta.progress", "linmeta.cache", "linmeta.claims"]),
     ("losses", ["linmeta.losses"]),
     ("tasks", ["linmeta.tasks"]),
     ("models", ["linmeta.models"]),

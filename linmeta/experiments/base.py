@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from .. import claims
+
 
 class ConfigError(ValueError):
     """Bad user input to an experiment (unknown name or key, wrong type, out of range)."""
@@ -115,6 +117,7 @@ class Check:
     kind : ``"check"`` (theory vs simulation: a failure is an error) or ``"finding"`` (the test of a
         paper's qualitative claim in one setting: ``passed`` says whether the claim was reproduced;
         a claim that is not reproduced is reported, not counted as a failed check).
+    claim : the label of the claim it tests in the catalogue (:mod:`linmeta.claims`), or None.
     """
 
     name: str
@@ -124,61 +127,69 @@ class Check:
     tolerance: str
     passed: bool
     kind: str = "check"
+    claim: str | None = None
+
+    def __post_init__(self):
+        if self.claim is not None:
+            claims.get(self.claim)  # a ValueError names the unknown label
 
     def as_dict(self) -> dict:
         f = lambda x: None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
         return {"name": self.name, "theory": f(self.theory), "simulation": f(self.simulation),
                 "stderr": f(self.stderr), "tolerance": self.tolerance, "passed": bool(self.passed),
-                "kind": self.kind}
+                "kind": self.kind, "claim": self.claim}
 
 
-def close_se(name, theory, simulation, stderr, k: float = 4.0) -> Check:
+def close_se(name, theory, simulation, stderr, k: float = 4.0, *, claim=None) -> Check:
     """Pass if ``|simulation − theory| ≤ k·stderr`` (a statistical tolerance)."""
     theory, simulation, stderr = float(theory), float(simulation), float(stderr)
-    return Check(name, theory, simulation, stderr, f"|diff| <= {k:g} SE", abs(simulation - theory) <= k * stderr)
+    return Check(name, theory, simulation, stderr, f"|diff| <= {k:.3g} SE", abs(simulation - theory) <= k * stderr,
+                 claim=claim)
 
 
-def close_rel(name, theory, simulation, rtol: float = 1e-10, stderr: float = 0.0) -> Check:
+def close_rel(name, theory, simulation, rtol: float = 1e-10, stderr: float = 0.0, *, claim=None) -> Check:
     """Pass if ``|simulation − theory| ≤ rtol·max(|theory|, tiny)`` (an exact identity)."""
     theory, simulation = float(theory), float(simulation)
     scale = max(abs(theory), 1e-300)
     return Check(name, theory, simulation, float(stderr), f"rel err <= {rtol:g}",
-                 abs(simulation - theory) <= rtol * scale)
+                 abs(simulation - theory) <= rtol * scale, claim=claim)
 
 
-def below(name, bound, simulation, stderr=0.0, k: float = 4.0, margin: float = 0.0) -> Check:
+def below(name, bound, simulation, stderr=0.0, k: float = 4.0, margin: float = 0.0, *, claim=None) -> Check:
     """Pass if ``simulation + k·stderr < bound − margin`` (clearly below, statistically)."""
     bound, simulation, stderr = float(bound), float(simulation), float(stderr)
     tol = f"sim + {k:g} SE < theory" + (f" - {margin:g}" if margin else "")
-    return Check(name, bound, simulation, stderr, tol, simulation + k * stderr < bound - margin)
+    return Check(name, bound, simulation, stderr, tol, simulation + k * stderr < bound - margin, claim=claim)
 
 
-def above(name, bound, simulation, stderr=0.0, k: float = 4.0, margin: float = 0.0) -> Check:
+def above(name, bound, simulation, stderr=0.0, k: float = 4.0, margin: float = 0.0, *, claim=None) -> Check:
     """Pass if ``simulation − k·stderr > bound + margin``."""
     bound, simulation, stderr = float(bound), float(simulation), float(stderr)
     tol = f"sim - {k:g} SE > theory" + (f" + {margin:g}" if margin else "")
-    return Check(name, bound, simulation, stderr, tol, simulation - k * stderr > bound + margin)
+    return Check(name, bound, simulation, stderr, tol, simulation - k * stderr > bound + margin, claim=claim)
 
 
-def small(name, value, tol: float) -> Check:
+def small(name, value, tol: float, *, claim=None) -> Check:
     """Pass if a non-negative error ``value`` is at most ``tol`` (theory: 0)."""
     value = float(value)
-    return Check(name, 0.0, value, 0.0, f"<= {tol:g}", value <= tol)
+    return Check(name, 0.0, value, 0.0, f"<= {tol:.3g}", value <= tol, claim=claim)
 
 
-def finding(name, reproduced: bool, value=float("nan"), reference=float("nan"), tolerance: str = "claim") -> Check:
+def finding(name, reproduced: bool, value=float("nan"), reference=float("nan"), tolerance: str = "claim", *,
+            claim=None) -> Check:
     """A paper claim tested in one setting; reported as REPRODUCED / NOT REPRODUCED, never as a failure."""
-    return Check(name, float(reference), float(value), 0.0, tolerance, bool(reproduced), kind="finding")
+    return Check(name, float(reference), float(value), 0.0, tolerance, bool(reproduced), kind="finding", claim=claim)
 
 
-def as_finding(check: Check) -> Check:
+def as_finding(check: Check, *, claim=None) -> Check:
     """The same comparison, reported as a paper claim (REPRODUCED / NOT REPRODUCED) rather than a check."""
-    return replace(check, kind="finding")
+    return replace(check, kind="finding", claim=claim if claim is not None else check.claim)
 
 
-def holds(name, condition: bool, value=float("nan"), reference=float("nan"), tolerance: str = "holds") -> Check:
+def holds(name, condition: bool, value=float("nan"), reference=float("nan"), tolerance: str = "holds", *,
+          claim=None) -> Check:
     """A qualitative check (an inequality or a property) with the numbers behind it."""
-    return Check(name, float(reference), float(value), 0.0, tolerance, bool(condition))
+    return Check(name, float(reference), float(value), 0.0, tolerance, bool(condition), claim=claim)
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ def _learning_rates(cfg) -> dict:
     return {"maml": float(1.0 / np.max(rho * (1 - cfg["alpha"] * rho) ** 2)), "nal": float(1.0 / np.max(rho))}
 
 
+CLAIM = "collins-landscape.gain-needs-hardness-and-packing"
 RULES = {"maml": lambda a: InnerLoop(1, a, inner_loss="population"), "nal": lambda a: InnerLoop(0, a)}
 
 
@@ -219,7 +220,7 @@ def checks(res, cfg):
         row = int(np.flatnonzero(ratios == 1.0)[0])
         dev = float(np.max(np.abs(g[row] - 1.0)))
         out.append(finding("no hardness discrepancy (rho_H = rho_E): MAML gains nothing over NAL "
-                           "(max |gain - 1| over D)", dev < 1e-6, dev, 0.0, "< 1e-6"))
+                           "(max |gain - 1| over D)", dev < 1e-6, dev, 0.0, "< 1e-6", claim=CLAIM))
     if len(dists) > 1 and np.any(ratios < 1.0):
         jmax, j0 = int(np.argmax(dists)), int(np.argmin(dists))
         rows = np.flatnonzero(ratios < 1.0)
@@ -229,11 +230,11 @@ def checks(res, cfg):
         out.append(finding(f"with a hardness discrepancy, the gain grows as the hard tasks get tightly packed: "
                            f"gain(D/R_H={dists[jmax]:g}) - gain(D/R_H={dists[j0]:g}) > 4 SE for every rho ratio < 1 "
                            f"(weakest: {ratios[rows[worst]]:g})", bool(np.all(diff > 4 * dse)), float(diff[worst]),
-                           0.0, "diff - 4 SE > 0"))
+                           0.0, "diff - 4 SE > 0", claim=CLAIM))
         best = np.unravel_index(int(np.argmax(g)), g.shape)
         out.append(finding(f"the largest gain ({g[best]:.3g}) sits at the largest D/R_H with a hardness discrepancy",
                            bool(best[1] == jmax and ratios[best[0]] < 1.0), float(dists[best[1]]), float(dists[jmax]),
-                           "argmax"))
+                           "argmax", claim=CLAIM))
     return out
 
 
