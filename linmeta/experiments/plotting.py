@@ -6,6 +6,10 @@ renderer from the file type.
 """
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
@@ -51,3 +55,29 @@ def finish(fig, title: str | None = None):
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def save(fig, stem, formats=("png", "pdf")) -> list:
+    """Write ``fig`` to ``<stem>.<format>`` for each format, atomically; returns the paths.
+
+    Each file is written to a unique temporary file in the same folder and moved into place, so two
+    processes writing the same figure never collide.  Metadata that changes between runs (dates,
+    software versions) is left out, so a rerun rewrites identical bytes.
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in formats:
+        path = stem.with_name(f"{stem.name}.{ext}")
+        fd, tmp = tempfile.mkstemp(dir=stem.parent, prefix=f".{stem.name}.", suffix=f".tmp.{ext}")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format=ext, dpi=130 if ext == "png" else None, bbox_inches="tight",
+                        metadata={"Software": None} if ext == "png" else {"CreationDate": None, "Producer": None})
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        paths.append(path)
+    return paths

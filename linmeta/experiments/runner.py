@@ -25,7 +25,7 @@ from .. import __version__, cache
 from .._backend import ArrayBackend, resolve
 from .._imports import source_fingerprint
 from ..progress import Progress
-from . import registry
+from . import plotting, registry
 from .base import ConfigError, Experiment
 
 
@@ -178,15 +178,7 @@ def write_figure(exp, mode: str = "quick", overrides=None, seed=None, *, result=
     outdir = Path(outdir) if outdir is not None else figures_dir()
     outdir.mkdir(parents=True, exist_ok=True)
     fig = exp.plot(result, config)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = outdir / f"{exp.name}.{ext}"
-        tmp = outdir / f".{exp.name}.tmp.{ext}"
-        fig.savefig(tmp, dpi=130 if ext == "png" else None, bbox_inches="tight",
-                    metadata={"Software": None} if ext == "png" else {"CreationDate": None, "Producer": None})
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths
+    return plotting.save(fig, outdir / exp.name)
 
 
 def run_checks(exp, mode: str = "quick", overrides=None, seed=None, *, result=None, config=None, **run_kwargs) -> list:
