@@ -335,8 +335,8 @@ def estimator_errors(setting, alpha_t, runs: int, rng, w0=None, omega0=None):
     return np.sum((maml_solutions(data, at, omega0) - w0v) ** 2, -1)
 
 
-def _vertex(alpha, curve, window):
-    j = int(np.argmin(curve))
+def _vertex(alpha, curve, window, j=None):
+    j = int(np.argmin(curve)) if j is None else j
     if j < window or j > curve.size - 1 - window:
         return np.nan
     sl = slice(j - window, j + window + 1)
@@ -344,12 +344,12 @@ def _vertex(alpha, curve, window):
     return alpha[j] - c1 / (2 * c2) if c2 > 0 else np.nan
 
 
-def grid_minimiser(alpha, samples, batches: int = 20, window: int = 3):
+def grid_minimiser(alpha, samples, batches: int = 50, window: int = 3):
     """Minimiser of the mean curve of ``samples`` over a grid, with a jackknife standard error.
 
     The minimiser is the vertex of the parabola fitted to the ``2 window + 1`` grid points around
     the discrete minimum of the mean curve; its SE is the delete-one-batch jackknife over
-    ``batches`` contiguous batches of runs.
+    ``batches`` contiguous batches of runs (every replicate fits the same window).
 
     Parameters
     ----------
@@ -370,12 +370,14 @@ def grid_minimiser(alpha, samples, batches: int = 20, window: int = 3):
     batches = min(_validate.positive_int("batches", batches), x.shape[1])
     if batches < 2:
         raise ValueError("grid_minimiser needs at least 2 runs for a standard error")
-    est = _vertex(alpha, x.mean(1), window)
+    j = int(np.argmin(x.mean(1)))
+    est = _vertex(alpha, x.mean(1), window, j)
     if not np.isfinite(est):
         return float("nan"), float("inf")
     parts = np.array_split(np.arange(x.shape[1]), batches)
     sums, counts = np.stack([x[:, i].sum(1) for i in parts], 1), np.array([i.size for i in parts])
-    jack = np.array([_vertex(alpha, (sums.sum(1) - sums[:, b]) / (counts.sum() - counts[b]), window)
+    # the replicates fit the same window (a smooth function of the means, as the jackknife needs)
+    jack = np.array([_vertex(alpha, (sums.sum(1) - sums[:, b]) / (counts.sum() - counts[b]), window, j)
                      for b in range(batches)])
     if not np.all(np.isfinite(jack)):
         return float(est), float("inf")
