@@ -224,7 +224,9 @@ def plot(res, cfg):
                            color=plotting.COLORS[i], ms=3, label=f"{titles[regime]}: simulated minimiser of B")
     ax.set_xticks(range(len(names)), names, rotation=45, fontsize=7)
     ax.set(ylabel="optimal training rate α_t*", title="f) α_t* when one parameter changes")
-    ax.legend(fontsize=6)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.6 * (hi - lo))                       # room for the legend above the points
+    ax.legend(fontsize=6, loc="upper left")
     return plotting.finish(fig, "Bernacchia 2021, Fig. 2: the optimal adaptation rate is positive, the optimal training "
                                 "rate negative (closed form: lines; simulation: points ± SE)")
 
@@ -291,12 +293,15 @@ def checks(res, cfg):
                        zmax, 4.0, "closed form constant; every simulated alpha_t* within 4 SE of the common mean"))
     u = res["under"]["opt"]
     thu = {k: v["theory"] for k, v in u.items()}
-    mean, zmax = _consistent(u)
-    out.append(finding("under: alpha_t* < 0 in every variant (closed form and simulation, 4 SE); closed form "
-                       + ", ".join(f"{k} {v:.3f}" for k, v in thu.items())
-                       + f"; simulated minimisers vs their weighted mean {mean:.3f}: max |z| = {zmax:.2f}",
+    out.append(finding("under: alpha_t* < 0 in every variant (closed form, and simulation by 4 SE): "
+                       + ", ".join(f"{k} {v:.3f}" for k, v in thu.items()),
                        bool(all(v < 0 for v in thu.values()) and all(x["sim"] + 4 * x["se"] < 0 for x in u.values())),
-                       float(np.ptp(list(thu.values()))), 0.0, "alpha_t* < 0"))
+                       max(thu.values()), 0.0, "alpha_t* < 0"))
+    mean, zmax = _consistent(u)
+    out.append(finding(f"under: alpha_t* depends on nu/sigma, m and n_v (closed form range {min(thu.values()):.3f}.."
+                       f"{max(thu.values()):.3f}); the simulated minimisers differ from their common mean {mean:.3f} "
+                       f"by up to {zmax:.2f} SE", bool(np.ptp(list(thu.values())) > 0 and zmax > 4.0), zmax, 4.0,
+                       "closed form varies; simulated minimisers not all within 4 SE of one value"))
     return out
 
 
