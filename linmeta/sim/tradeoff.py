@@ -236,3 +236,32 @@ def updated_loss_samples(tasks, theta, N: int | None, alpha: float, n_tasks: int
         th = th - alpha * grad
     e = th - t.Theta
     return 0.5 * np.einsum("ni,nij,nj->n", e, t.Q, e) + 0.5 * t.sigma
+
+
+def bootstrap_estimates(samples: dict, replicas: int, rng) -> dict:
+    """Bootstrap replicas of the Monte Carlo estimates: resample the sampled tasks with replacement.
+
+    Returns
+    -------
+    dict like :func:`mc_estimates` with a leading replica axis (replicas, ...).
+    """
+    rng = as_generator(rng)
+    n = next(iter(samples.values())).shape[0]
+    idx = rng.integers(0, n, (_validate.positive_int("replicas", replicas), n))
+    return {k: np.mean(np.asarray(v)[idx], axis=1) for k, v in samples.items()}
+
+
+def mc_loss_difference(estimates: dict, theta1, theta2, N: int | None = None, alpha: float = 0.0):
+    """``L(θ₁) − L(θ₂)`` of Gao & Sener's assembled loss for stacked estimates (B, ...) and models (T, p).
+
+    The constant terms cancel.  Returns (B, T).
+    """
+    t1, t2 = (np.asarray(t, dtype=float) for t in (theta1, theta2))
+    inv_N = 0.0 if N is None else 1.0 / N
+
+    def term(k):
+        E, ET = np.asarray(estimates[f"E{k}"]), np.asarray(estimates[f"E{k}T"])
+        quad = 0.5 * (np.einsum("ti,bij,tj->bt", t1, E, t1) - np.einsum("ti,bij,tj->bt", t2, E, t2))
+        return quad - np.einsum("bi,ti->bt", ET, t1 - t2)
+
+    return term("Q1") - 2 * alpha * term("Q2") + alpha**2 * term("Q3") + alpha**2 * inv_N * term("V")

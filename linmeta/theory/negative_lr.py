@@ -90,7 +90,6 @@ depends on σ, ν, m and n_v through the correction.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
