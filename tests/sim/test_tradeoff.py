@@ -124,3 +124,18 @@ def test_updated_loss_without_a_step_is_the_task_loss():
     t = S.sample_tasks(tk, (5,), 9)
     e = th - t.Theta
     assert np.allclose(x0, 0.5 * np.einsum("ni,nij,nj->n", e, t.Q, e) + 0.5 * t.sigma, rtol=1e-13)
+
+
+def test_bootstrap_replicas_and_loss_differences():
+    tk = T.TradeoffTasks(2, 1.5)
+    samples = S.mc_moments(tk, 6, task_draws=40, x_draws=10)
+    boot = S.bootstrap_estimates(samples, 5, 7)
+    assert boot["EQ1"].shape == (5, 2, 2) and boot["ETVT"].shape == (5,)
+    assert np.array_equal(boot["EV"], S.bootstrap_estimates(samples, 5, 7)["EV"])
+    th1, th2 = np.array([[0.2, 1.0], [1.5, 0.4], [1.0, 1.0]]), np.array([[1.0, 1.0], [0.0, 0.3], [2.0, -1.0]])
+    for Nv, a in ((None, 0.0), (4, 0.8)):
+        diff = S.mc_loss_difference(boot, th1, th2, Nv, a)
+        assert diff.shape == (5, 3)
+        for b in range(5):
+            est = {k: v[b] for k, v in boot.items()}
+            assert np.allclose(diff[b], S.mc_loss(est, th1, Nv, a) - S.mc_loss(est, th2, Nv, a), rtol=1e-12, atol=1e-13)
