@@ -200,5 +200,4 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     checks=checks,
-    backends=("numpy", "torch"),
 )
