@@ -677,7 +677,8 @@ def cmd_reproduce(args) -> int:
     names = registry.names()
     live = not args.json
     if live:
-        say(f"reproduce --{mode}: {len(names)} experiments; figures and CHECKS.md go to {outdir}")
+        say(f"reproduce --{mode}: {len(names)} experiments; figures and CHECKS.md go to")
+        say(f"  {outdir}")
         say(SUMMARY_HEADER)
     report = _run_all(names, mode, args.jobs, spec, outdir, args.replot,
                       on_done=(lambda r: say(summary_line(r))) if live else None)
@@ -688,8 +689,8 @@ def cmd_reproduce(args) -> int:
     code = _print_report(report, args, seconds, lines_done=True)
     if live:
         rewritten = sum(r.get("figures_written", True) for r in report)
-        say(f"figures in {outdir} ({rewritten} re-plotted, {len(report) - rewritten} up to date); "
-            f"full table: {summary}")
+        say(f"figures: {rewritten} re-plotted, {len(report) - rewritten} up to date; the full table is in")
+        say(f"  {summary}")
     return code
 
 
@@ -869,7 +870,10 @@ def _main(argv) -> int:
     from .cache import StorageError
     from .experiments.base import ConfigError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed on one line
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     args.argv = argv
     args.experiments = list(getattr(args, "experiments", [])) + list(getattr(args, "sub_experiments", []) or [])
     quiet_before = _progress.is_quiet()

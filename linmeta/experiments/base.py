@@ -84,10 +84,11 @@ class Param:
         rng = []
         if self.choices is not None:
             rng.append("one of " + ", ".join(map(str, self.choices)))
+        num = lambda v: str(v) if isinstance(v, int) or not isinstance(v, float) else f"{v:g}"
         if self.low is not None:
-            rng.append(f">= {self.low:g}" if isinstance(self.low, (int, float)) else f">= {self.low}")
+            rng.append(f">= {num(self.low)}")
         if self.high is not None:
-            rng.append(f"<= {self.high:g}" if isinstance(self.high, (int, float)) else f"<= {self.high}")
+            rng.append(f"<= {num(self.high)}")
         if self.is_tuple and self.min_items():
             rng.append("non-empty" if self.min_items() == 1 else f"at least {self.min_items()} items")
         return "; ".join(rng) or "any"
@@ -117,6 +118,8 @@ class Param:
                 value = float(text)
             else:
                 value = text
+        except ConfigError:
+            raise
         except ValueError:
             raise ConfigError(f"{key}={text!r} is not a valid {self.describe()}") from None
         return self.validate(key, value)

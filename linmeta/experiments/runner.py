@@ -283,8 +283,8 @@ def _resolve(exp) -> Experiment:
 
 
 def _first_line(exc) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The exception's message on one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def run(exp, mode: str = "quick", overrides: dict | None = None, seed: int | None = None, *,
