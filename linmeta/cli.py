@@ -503,7 +503,7 @@ def cmd_run(args) -> int:
             executor.shutdown(cancel_futures=True)
     paths, written = runner.figure_status(exp, mode, result=result, config=config, outdir=outdir,
                                           force=args.force)
-    checks = [c.as_dict() for c in exp.checks(result, config)]
+    checks = [c.as_dict() for c in runner.run_checks(exp, mode, result=result, config=config)]
     changed = runner.override_label(exp, config, mode)
     r = {"name": exp.name, "info": info, "checks": checks, "seconds": time.perf_counter() - t0,
          "paper": exp.paper, "figure": exp.figure, "claim": exp.claim}
@@ -586,16 +586,21 @@ def _print_report(report, args, seconds=None, lines_done=False) -> int:
 def cmd_check(args) -> int:
     from .experiments import registry, runner
 
+    names = _names(args)
+    prepared = [(registry.get(n), *_prepare(registry.get(n), args)) for n in names]  # every error before any work
     report = []
-    for name in _names(args):
-        exp = registry.get(name)
-        mode, overrides, config, spec, _ = _prepare(exp, args)
+    if not args.json:
+        say(SUMMARY_HEADER)
+    for exp, mode, overrides, config, spec, _ in prepared:
         t0 = time.perf_counter()
         result, config, info = runner.run(exp, mode, overrides, args.seed, backend=spec, force_large=args.force_large)
         checks = runner.run_checks(exp, mode, result=result, config=config)
-        report.append({"name": name, "checks": [c.as_dict() for c in checks], "info": info,
-                       "seconds": time.perf_counter() - t0})
-    return _print_report(report, args)
+        r = {"name": exp.name, "checks": [c.as_dict() for c in checks], "info": info,
+             "seconds": time.perf_counter() - t0}
+        report.append(r)
+        if not args.json:
+            say(summary_line(r))  # as each finishes
+    return _print_report(report, args, lines_done=True)
 
 
 def _spec_for(exp, backend):
@@ -904,6 +909,12 @@ def _main(argv) -> int:
         except KeyboardInterrupt:
             sys.stderr.write("linmeta: interrupted; finished pieces are cached and will be reused\n")
             return 130
+        except Exception as exc:  # an experiment's code failed under the user's overrides: theirs to fix
+            if args.debug or not (getattr(args, "set", None) or getattr(args, "seed", None) is not None):
+                raise  # under a preset it is a bug: the traceback helps
+            sys.stderr.write(f"linmeta: error: with the overrides given, {type(exc).__name__}: {_one_line(exc)} "
+                             "(--debug shows the traceback)\n")
+            return 2
         finally:
             _progress.set_quiet(quiet_before)
 

@@ -426,6 +426,21 @@ def test_divergence_is_one_line_exit_2(fixture_registry, capsys, monkeypatch):
     assert err.startswith("linmeta: error: ")
 
 
+def _plot_key_error(res, cfg):
+    return {}[len(res["mean"])]
+
+
+def test_an_experiment_crash_under_overrides_is_one_line(fixture_registry, capsys, monkeypatch):
+    fragile = replace(sweep_fixture.EXPERIMENT, name="fragile", plot=_plot_key_error)
+    monkeypatch.setattr(registry, "all_experiments", lambda: {"fragile": fragile})
+    assert cli.main(["run", "fragile", "--set", "pieces=2"]) == 2
+    _one_line_error(capsys, "with the overrides given, KeyError: 2 (--debug shows the traceback)")
+    with pytest.raises(KeyError):  # under the preset it is a bug: the traceback
+        cli.main(["run", "fragile"])
+    with pytest.raises(KeyError):
+        cli.main(["run", "fragile", "--set", "pieces=2", "--debug"])
+
+
 def test_divergence_of_the_issue_example_is_one_line(real_registry, capsys):
     """Defect 20 as reported: arnold_surface with lr at its maximum diverges; one line, exit 2."""
     assert cli.main(["run", "arnold_surface", "--set", "lr=10", "--set", "steps=50", "--set", "alpha=1.0"]) == 2

@@ -70,17 +70,21 @@ def _diverged(exc: DivergenceError, experiment: str | None = None) -> Experiment
     return new
 
 
-class _Guarded:
-    """A piece function whose DivergenceError comes back from a worker process as a picklable exception."""
+def _call_guarded(func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except DivergenceError as exc:
+        raise _diverged(exc) from None
 
-    def __init__(self, fn):
-        self.fn = fn
 
-    def __call__(self, item):
-        try:
-            return self.fn(item)
-        except DivergenceError as exc:
-            raise _diverged(exc) from None
+def _guarded(fn) -> partial:
+    """``fn`` whose DivergenceError comes back from a worker process as a picklable exception.
+
+    A ``partial`` keeps its keywords (the backend) visible: ``_guarded(fn).keywords == fn.keywords``.
+    """
+    if isinstance(fn, partial):
+        return partial(_call_guarded, fn.func, *fn.args, **fn.keywords)
+    return partial(_call_guarded, fn)
 
 
 def cache_dir() -> Path:
@@ -263,7 +267,7 @@ class RunContext:
                     self.computed += 1
                     bar.update()
             else:
-                guarded = _Guarded(fn)
+                guarded = _guarded(fn)
                 futures = {i: self.executor.submit(guarded, items[i]) for i in todo}
                 try:
                     for i in todo:  # in order: each piece is saved as soon as it is known
@@ -285,6 +289,17 @@ def _resolve(exp) -> Experiment:
 def _first_line(exc) -> str:
     """The exception's message on one line."""
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _reraise_under_overrides(exc, exp, config, mode, stage: str) -> None:
+    """A ValueError/TypeError of an experiment's own code under a config that differs from its preset is the
+    user's to fix: re-raise it as a ConfigError naming the experiment and the overrides.  Under a preset it
+    is a bug, and the caller re-raises the original (with its traceback)."""
+    if not isinstance(exc, (ValueError, TypeError)) or isinstance(exc, ConfigError):
+        return
+    changed = override_label(exp, config, mode)
+    if changed:
+        raise ConfigError(f"{exp.name} with {changed}: {stage}{_first_line(exc)}") from exc
 
 
 def run(exp, mode: str = "quick", overrides: dict | None = None, seed: int | None = None, *,
@@ -336,11 +351,9 @@ def run(exp, mode: str = "quick", overrides: dict | None = None, seed: int | Non
             result = dict(exp.run(exp.run_config(config), ctx))
     except DivergenceError as exc:
         raise _diverged(exc, exp.name) from None
-    except (ValueError, TypeError) as exc:
-        changed = override_label(exp, config, mode)
-        if not changed or isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"{exp.name} with {changed}: {_first_line(exc)}") from exc
+    except Exception as exc:
+        _reraise_under_overrides(exc, exp, config, mode, "")
+        raise
     result["run_backend"] = spec.key()
     seconds = time.perf_counter() - t0
     if ctx.persist:
@@ -448,7 +461,13 @@ def figure_status(exp, mode: str = "quick", overrides=None, seed=None, *, result
     paths = [stem.with_name(f"{stem.name}.{ext}") for ext in formats]
     if not force and _up_to_date(stem, fingerprint, formats, directory):
         return paths, False
-    fig = exp.plot(result, config)
+    try:
+        fig = exp.plot(result, config)
+    except DivergenceError as exc:
+        raise _diverged(exc, exp.name) from None
+    except Exception as exc:
+        _reraise_under_overrides(exc, exp, config, mode, "plotting failed: ")
+        raise
     if note:
         annotate(fig, note)
     try:
@@ -478,7 +497,13 @@ def run_checks(exp, mode: str = "quick", overrides=None, seed=None, *, result=No
     exp = _resolve(exp)
     if result is None:
         result, config, _ = run(exp, mode, overrides, seed, **run_kwargs)
-    return list(exp.checks(result, config))
+    try:
+        return list(exp.checks(result, config))
+    except DivergenceError as exc:
+        raise _diverged(exc, exp.name) from None
+    except Exception as exc:
+        _reraise_under_overrides(exc, exp, config, mode, "the checks failed: ")
+        raise
 
 
 def reproduce_one(name: str, mode: str = "quick", progress: bool | None = None, backend=None, outdir=None,

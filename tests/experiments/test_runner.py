@@ -346,3 +346,16 @@ def test_a_cache_folder_that_cannot_be_used_is_refused_before_any_work(tmp_path)
             runner.run(EXP, overrides={"pieces": 2, "log": str(tmp_path / "log")}, directory=directory)
         assert str(directory) in str(info.value)
     assert not (tmp_path / "log").exists()  # nothing ran
+
+
+def _plot_needs_two(res, cfg):
+    if len(res["mean"]) < 2:
+        raise ValueError("the plot needs at least two pieces")
+    return EXP.plot(res, cfg)
+
+
+def test_a_plot_error_under_overrides_names_the_overrides(tmp_path, monkeypatch):
+    monkeypatch.setenv("LINMETA_RESULTS", str(tmp_path / "results"))
+    exp = replace(EXP, name="fragile", plot=_plot_needs_two)
+    with pytest.raises(ConfigError, match="fragile with pieces=1: plotting failed: the plot needs at least two"):
+        runner.write_figure(exp, overrides={"pieces": 1}, directory=tmp_path)
