@@ -728,6 +728,8 @@ def cmd_demo(args) -> int:
 def _global_flags(p, sub: bool):
     """Flags that work before or after the subcommand (``linmeta -q run X`` = ``linmeta run X -q``)."""
     d = (lambda v: argparse.SUPPRESS) if sub else (lambda v: v)
+    if sub:
+        p = p.add_argument_group("global options (also accepted before the command)")
     p.add_argument("-q", "--quiet", action="store_true", default=d(False),
                    help="no progress bars or progress lines (also LINMETA_QUIET=1)")
     p.add_argument("-v", "--verbose", action="store_true", default=d(False),
@@ -741,16 +743,19 @@ def _global_flags(p, sub: bool):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="linmeta", description=__doc__.split("\n")[0],
+    parser = _Parser(prog="linmeta", description="Run, plot and check linmeta's experiments: closed forms against "
+                     "simulation for meta-learning on deep linear models.",
                      epilog="'linmeta show NAME' lists an experiment's parameters and the claims it tests.")
     parser.add_argument("--version", action="version", version=f"linmeta {__version__}",
                         help="print the version and exit")
     _global_flags(parser, sub=False)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
+    subs = []
+
     def new(name, helptext, **kw):
         p = sub.add_parser(name, help=helptext, description=helptext, **kw)
-        _global_flags(p, sub=True)
+        subs.append(p)
         return p
 
     def mode_flags(p):
@@ -832,6 +837,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_int_in(0, None, "--seed"), default=0, metavar="N",
                    help="random seed (a non-negative integer; default 0)")
     p.set_defaults(func=cmd_demo)
+    for p in subs:  # last, so that they are listed after each command's own options
+        _global_flags(p, sub=True)
     return parser
 
 
