@@ -58,12 +58,12 @@ PARAMS = {
                       help="task settings"),
     "cond": Param(float, 10.0, 10.0, low=1.0, high=1e4, help="condition number of the rotated input covariance"),
     "noise": Param(float, 0.0, 0.0, low=0.0, high=10.0, help="label noise"),
-    "steps": Param(int, 300, 3000, low=4, help="meta-training (Adam) steps"),
+    "steps": Param(int, 300, 3000, low=4, high=1_000_000, help="meta-training (Adam) steps"),
     "lr": Param(float, 0.05, 0.03, low=1e-6, high=1.0, help="Adam learning rate"),
     "lr_drop": Param(float, 0.1, 0.1, low=1e-3, high=1.0, help="lr factor for the last quarter of training"),
-    "tasks_per_step": Param(int, 32, 64, low=1, help="tasks per meta-batch"),
+    "tasks_per_step": Param(int, 32, 64, low=1, high=10000, help="tasks per meta-batch"),
     "seeds": Param(int, 4, 8, low=2, high=64, help="independent runs"),
-    "test_tasks": Param(int, 20000, 100000, low=100, help="common fresh test tasks per setting"),
+    "test_tasks": Param(int, 20000, 100000, low=100, high=10_000_000, help="common fresh test tasks per setting"),
 }
 
 

@@ -56,8 +56,8 @@ PARAMS = {
     "alpha": Param(float, 0.1, 0.1, low=1e-3, high=1.0, help="fixed inner step of the meta-trained models"),
     "width": Param(int, 8, 12, low=1, high=128, help="hidden width of the meta-trained two-layer nets"),
     "seeds": Param(int, 6, 10, low=2, high=64, help="independent runs (run axis)"),
-    "tasks": Param(int, 300, 1000, low=10, help="fixed meta-training tasks per seed"),
-    "lbfgs_iters": Param(int, 200, 800, low=1, help="L-BFGS iterations"),
+    "tasks": Param(int, 300, 1000, low=10, high=100_000, help="fixed meta-training tasks per seed"),
+    "lbfgs_iters": Param(int, 200, 800, low=1, high=100_000, help="L-BFGS iterations"),
 }
 
 # rounding allowance of a computed residual, relative to the size of the terms it is the difference of:

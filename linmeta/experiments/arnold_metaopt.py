@@ -54,14 +54,15 @@ PARAMS = {
     "width": Param(int, 8, 12, low=1, high=128, help="hidden width of the deep reference"),
     "methods": Param("ints", (0, 1, 2, 3, 4, 5), (0, 1, 2, 3, 4, 5), low=0, high=5,
                      help="methods to train: 0 MAML, 1 Meta-SGD, 2 KFO, 3 KFO non-PSD, 4 Meta-Curvature, 5 deep MAML"),
-    "steps": Param(int, 600, 3000, low=1, help="meta-training (Adam) steps"),
+    "steps": Param(int, 600, 3000, low=1, high=1_000_000, help="meta-training (Adam) steps"),
     "segments": Param(int, 8, 30, low=1, high=1000, help="checkpoints along training"),
     "lr": Param(float, 0.05, 0.03, low=1e-6, high=1.0, help="Adam learning rate"),
     "lr_drop": Param(float, 0.1, 0.1, low=1e-3, high=1.0, help="lr factor for the last quarter"),
-    "tasks_per_step": Param(int, 32, 64, low=1, help="tasks per meta-batch"),
+    "tasks_per_step": Param(int, 32, 64, low=1, high=10000, help="tasks per meta-batch"),
     "seeds": Param(int, 4, 8, low=2, high=64, help="independent runs (run axis)"),
-    "curve_tasks": Param(int, 2048, 8192, low=16, help="common held-out tasks of the learning curves"),
-    "test_tasks": Param(int, 4000, 40000, low=100, help="common fresh test tasks for the final losses"),
+    "curve_tasks": Param(int, 2048, 8192, low=16, high=1_000_000, help="common held-out tasks of the learning curves"),
+    "test_tasks": Param(int, 4000, 40000, low=100, high=10_000_000,
+                        help="common fresh test tasks for the final losses"),
 }
 
 METHODS = {

@@ -43,13 +43,13 @@ PARAMS = {
     "alpha": Param(float, 0.01, 0.01, low=1e-5, high=1.0, help="fixed inner step"),
     "inner_steps": Param(int, 1, 1, low=1, high=3, help="inner steps k"),
     "noise": Param(float, 0.0, 0.0, low=0.0, high=10.0, help="label noise"),
-    "steps": Param(int, 1200, 3000, low=2, help="meta-training (Adam) steps"),
+    "steps": Param(int, 1200, 3000, low=2, high=1_000_000, help="meta-training (Adam) steps"),
     "checkpoints": Param(int, 12, 30, low=2, high=200, help="checkpoints, geometrically spaced in the step"),
     "lr": Param(float, 0.05, 0.03, low=1e-6, high=1.0, help="Adam learning rate"),
     "lr_drop": Param(float, 0.1, 0.1, low=1e-3, high=1.0, help="lr factor for the last quarter of training"),
-    "tasks_per_step": Param(int, 32, 64, low=1, help="tasks per meta-batch"),
+    "tasks_per_step": Param(int, 32, 64, low=1, high=10000, help="tasks per meta-batch"),
     "seeds": Param(int, 4, 8, low=2, high=64, help="independent runs"),
-    "curve_tasks": Param(int, 1024, 8192, low=16, help="held-out tasks for the loss curve"),
+    "curve_tasks": Param(int, 1024, 8192, low=16, high=1_000_000, help="held-out tasks for the loss curve"),
 }
 
 

@@ -28,6 +28,13 @@ class ConfigError(ValueError):
 ROLES = ("run", "check", "plot")
 
 
+def check_seed(seed) -> int:
+    """A seed as given by a user: a non-negative integer (ConfigError otherwise)."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 @dataclass(frozen=True)
 class Param:
     """One config parameter: its type, quick and full values, and its allowed range.
@@ -48,6 +55,7 @@ class Param:
     choices: tuple | None = None
     help: str = ""
     role: str = "run"
+    min_len: int | None = None
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -56,16 +64,38 @@ class Param:
     def full_value(self):
         return self.quick if self.full is None else self.full
 
-    def describe(self) -> str:
-        tname = self.type if isinstance(self.type, str) else self.type.__name__
+    @property
+    def type_name(self) -> str:
+        """``int``, ``float``, ``bool``, ``str``, ``ints`` or ``floats``."""
+        return self.type if isinstance(self.type, str) else self.type.__name__
+
+    @property
+    def is_tuple(self) -> bool:
+        return self.type in ("ints", "floats")
+
+    def min_items(self) -> int:
+        """The fewest items a tuple parameter takes: ``min_len``, or 0 if a preset is empty, else 1."""
+        if self.min_len is not None:
+            return int(self.min_len)
+        return 0 if () in (tuple(self.quick), tuple(self.full_value())) else 1
+
+    def allowed(self) -> str:
+        """The allowed values in words: ``one of a, b``, ``>= 1; <= 100``, ``at least 1 item`` ... (or ``any``)."""
         rng = []
         if self.choices is not None:
             rng.append("one of " + ", ".join(map(str, self.choices)))
+        num = lambda v: str(v) if isinstance(v, int) or not isinstance(v, float) else f"{v:g}"
         if self.low is not None:
-            rng.append(f">= {self.low}")
+            rng.append(f">= {num(self.low)}")
         if self.high is not None:
-            rng.append(f"<= {self.high}")
-        return tname + (" (" + "; ".join(rng) + ")" if rng else "")
+            rng.append(f"<= {num(self.high)}")
+        if self.is_tuple and self.min_items():
+            rng.append("non-empty" if self.min_items() == 1 else f"at least {self.min_items()} items")
+        return "; ".join(rng) or "any"
+
+    def describe(self) -> str:
+        allowed = self.allowed()
+        return self.type_name + ("" if allowed == "any" else f" ({allowed})")
 
     def parse(self, key: str, text: str):
         """Parse a command-line string; raise ValueError naming the key and the allowed values."""
@@ -77,19 +107,34 @@ class Param:
                 value = low in ("1", "true", "yes", "on")
             elif self.type in ("ints", "floats"):
                 conv = int if self.type == "ints" else float
-                value = tuple(conv(t) for t in text.replace(" ", "").split(",") if t)
+                tokens = [t.strip() for t in text.split(",")] if text.strip() else []
+                if any(t == "" for t in tokens):
+                    raise ConfigError(f"{key}={text!r} has an empty item; write comma-separated values such as "
+                                      f"{key}={self.example()}")
+                value = tuple(conv(t) for t in tokens)
             elif self.type is int:
                 value = int(text)
             elif self.type is float:
                 value = float(text)
             else:
                 value = text
+        except ConfigError:
+            raise
         except ValueError:
             raise ConfigError(f"{key}={text!r} is not a valid {self.describe()}") from None
         return self.validate(key, value)
 
+    def example(self) -> str:
+        """The quick value as it is written on the command line (``32,32`` for a tuple)."""
+        if self.is_tuple:
+            return ",".join(map(str, self.quick)) or "''"
+        return str(self.quick)
+
     def validate(self, key: str, value):
         items = value if isinstance(value, tuple) else (value,)
+        if self.is_tuple and len(items) < self.min_items():
+            raise ConfigError(f"{key}={','.join(map(str, items))!r} is empty; {key} takes at least "
+                              f"{self.min_items()} comma-separated {self.type_name[:-1]}, e.g. {key}={self.example()}")
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(map(str, self.choices))}")
         for v in items:
@@ -232,8 +277,45 @@ class Experiment:
                     f"unknown parameter {k!r} for experiment {self.name}; allowed: {', '.join(sorted(self.params))}"
                 )
             cfg[k] = self.params[k].validate(k, self._coerce(k, v))
-        cfg["seed"] = self.seed if seed is None else int(seed)
+        cfg["seed"] = self.seed if seed is None else check_seed(seed)
         return cfg
+
+    def preset(self, mode: str = "quick") -> dict:
+        """The preset config (no overrides, the default seed)."""
+        return self.config(mode)
+
+    def changes(self, config: dict, mode: str = "quick") -> dict:
+        """``{key: value}`` of ``config`` that differ from the ``mode`` preset (the seed included), in key order."""
+        preset = self.config(mode)
+        return {k: v for k, v in config.items() if k in preset and preset[k] != v}
+
+    def cost_ratio(self, config: dict) -> tuple:
+        """A rough cost of ``config`` relative to the full preset: ``(ratio, [(key, value ratio), ...])``.
+
+        The product, over the integer run parameters (sizes, counts, steps) and the tuple run parameters
+        (grids), of how many times larger the value is than in the full preset (a sum of items for a tuple
+        of ints, the number of items for a tuple of floats); parameters smaller than in the full preset
+        count as 1.  It underestimates parameters whose cost is superlinear (a dimension), so it only
+        catches runs that are obviously endless.
+        """
+        full = self.config("full")
+        ratio, parts = 1.0, []
+        for key, p in self.params.items():
+            if p.role != "run" or p.choices is not None or key not in config:
+                continue
+            if p.type is int and not isinstance(config[key], bool):
+                size, ref = abs(int(config[key])), abs(int(full[key]))
+            elif p.type == "ints":
+                size, ref = sum(abs(int(v)) for v in config[key]), sum(abs(int(v)) for v in full[key])
+            elif p.type == "floats":
+                size, ref = len(config[key]), len(full[key])
+            else:
+                continue
+            r = size / max(ref, 1)
+            if r > 1:
+                ratio *= r
+                parts.append((key, r))
+        return ratio, parts
 
     def run_config(self, config: dict) -> dict:
         """The part of ``config`` the simulation depends on: the ``"run"`` parameters and the seed.
@@ -265,6 +347,8 @@ class Experiment:
                 raise ConfigError(f"--set takes key=value, got {pair!r}")
             key, text = pair.split("=", 1)
             key = key.strip()
+            if key in out:
+                raise ConfigError(f"--set {key}= is given twice; give each parameter once")
             if key not in self.params:
                 raise ConfigError(
                     f"unknown parameter {key!r} for experiment {self.name}; allowed: {', '.join(sorted(self.params))}"

@@ -24,17 +24,17 @@ from .base import Experiment, Param, above, close_se, small
 
 PARAMS = {
     "alpha": Param(float, 1.0, 1.0, low=1e-3, high=5.0, help="inner step size"),
-    "K": Param(int, 20, 20, low=1, help="support shots K"),
+    "K": Param(int, 20, 20, low=1, high=10000, help="support shots K"),
     "p_hard": Param(float, 0.5, 0.5, low=0.01, high=0.99, help="probability of a hard task"),
-    "distance": Param(float, 3.0, 3.0, low=0.0, help="distance between the centres"),
-    "radius_hard": Param(float, 0.3, 0.3, low=0.0, help="spread of the hard optima (E|.|^2 = R^2)"),
-    "radius_easy": Param(float, 1.5, 1.5, low=0.0, help="spread of the easy optima"),
-    "noise": Param(float, 0.3, 0.3, low=0.0, help="label noise"),
+    "distance": Param(float, 3.0, 3.0, low=0.0, high=1000.0, help="distance between the centres"),
+    "radius_hard": Param(float, 0.3, 0.3, low=0.0, high=100.0, help="spread of the hard optima (E|.|^2 = R^2)"),
+    "radius_easy": Param(float, 1.5, 1.5, low=0.0, high=1000.0, help="spread of the easy optima"),
+    "noise": Param(float, 0.3, 0.3, low=0.0, high=100.0, help="label noise"),
     "steps": Param("ints", (1, 2), (1, 2, 3), low=1, high=3, help="inner steps k (one support set, as the engine)"),
-    "chunks": Param(int, 30, 100, low=2, help="independent task batches for each meta-gradient"),
-    "tasks": Param(int, 300, 1000, low=1, help="tasks per batch"),
-    "mc_tasks": Param(int, 20000, 100000, low=100, help="tasks for the excess-risk estimates"),
-    "scatter": Param(int, 400, 400, low=10, help="task optima drawn in the figure"),
+    "chunks": Param(int, 30, 100, low=2, high=10000, help="independent task batches for each meta-gradient"),
+    "tasks": Param(int, 300, 1000, low=1, high=100_000, help="tasks per batch"),
+    "mc_tasks": Param(int, 20000, 100000, low=100, high=10_000_000, help="tasks for the excess-risk estimates"),
+    "scatter": Param(int, 400, 400, low=10, high=100_000, help="task optima drawn in the figure"),
 }
 
 

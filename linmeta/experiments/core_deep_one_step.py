@@ -29,11 +29,11 @@ PARAMS = {
     "alpha": Param(float, 0.15, 0.15, low=-1.0, high=1.0, help="inner step size of the K sweep"),
     "alphas": Param("floats", (-0.2, 0.0, 0.2, 0.4), (-0.3, -0.15, 0.0, 0.15, 0.3, 0.45, 0.6), low=-1.0, high=1.0,
                     help="inner step sizes of the α sweep (sampled points)"),
-    "alpha_shots": Param(int, 4, 4, low=1, help="support shots K of the α sweep"),
-    "noise": Param(float, 0.5, 0.5, low=0.0, help="label noise"),
-    "shots": Param("ints", (2, 4, 8, 16), (1, 2, 4, 8, 16, 32, 64), low=1, help="support sizes K"),
-    "tasks": Param(int, 40, 100, low=1, help="tasks per piece"),
-    "draws": Param(int, 400, 2000, low=2, help="support sets per task"),
+    "alpha_shots": Param(int, 4, 4, low=1, high=1000, help="support shots K of the α sweep"),
+    "noise": Param(float, 0.5, 0.5, low=0.0, high=100.0, help="label noise"),
+    "shots": Param("ints", (2, 4, 8, 16), (1, 2, 4, 8, 16, 32, 64), low=1, high=10000, help="support sizes K"),
+    "tasks": Param(int, 40, 100, low=1, high=10000, help="tasks per piece"),
+    "draws": Param(int, 400, 2000, low=2, high=1_000_000, help="support sets per task"),
 }
 
 MODELS = {  # name: (number of hidden layers, adapted layers)

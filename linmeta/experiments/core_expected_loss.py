@@ -22,12 +22,12 @@ PARAMS = {
     "d": Param(int, 6, 10, low=1, high=200, help="input dimension"),
     "out": Param(int, 2, 2, low=1, high=20, help="output dimension"),
     "alpha": Param(float, 0.1, 0.1, low=-1.0, high=1.0, help="inner step size"),
-    "noise": Param(float, 0.5, 0.5, low=0.0, help="label noise"),
-    "shots": Param("ints", (4, 8, 16, 32), (2, 4, 8, 16, 32, 64), low=1, help="support sizes K"),
+    "noise": Param(float, 0.5, 0.5, low=0.0, high=100.0, help="label noise"),
+    "shots": Param("ints", (4, 8, 16, 32), (2, 4, 8, 16, 32, 64), low=1, high=10000, help="support sizes K"),
     "steps": Param("ints", (1, 2, 3), (1, 2, 3), low=1, high=4, help="inner steps k"),
-    "tasks": Param(int, 200, 500, low=1, help="tasks per piece"),
-    "draws": Param(int, 100, 400, low=2, help="support sets per task"),
-    "grad_chunks": Param(int, 40, 200, low=2, help="independent task chunks for the gradient at E[W*]"),
+    "tasks": Param(int, 200, 500, low=1, high=100_000, help="tasks per piece"),
+    "draws": Param(int, 100, 400, low=2, high=100_000, help="support sets per task"),
+    "grad_chunks": Param(int, 40, 200, low=2, high=100_000, help="independent task chunks for the gradient at E[W*]"),
 }
 
 

@@ -41,18 +41,18 @@ FULL_GRID = (2, 5, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400)        # their
 
 PARAMS = {
     "p": Param(int, 1, 1, low=1, high=20, help="dimension"),
-    "beta": Param(float, 2.0, 2.0, low=1e-3, help="Theta ~ U(0, beta)^p, noise variance ~ U(0, beta)"),
-    "Ms": Param("ints", (2, 10, 50, 200), FULL_GRID, low=1, help="numbers of training tasks M"),
-    "Ns": Param("ints", (1, 5, 25, 100), (1,) + FULL_GRID[1:], low=1, help="points per half N (test step uses N)"),
+    "beta": Param(float, 2.0, 2.0, low=1e-3, help="Theta ~ U(0, beta)^p, noise variance ~ U(0, beta)", high=1000),
+    "Ms": Param("ints", (2, 10, 50, 200), FULL_GRID, low=1, help="numbers of training tasks M", high=100000),
+    "Ns": Param("ints", (1, 5, 25, 100), (1,) + FULL_GRID[1:], low=1, help="points per half N (test step uses N)", high=10000),
     "alphas": Param("floats", (0.25, 0.5, 1.0), tuple(np.round(np.arange(0.0, 1.0001, 0.05), 2)), low=0.0, high=2.0,
                     help="inner = test step sizes alpha"),
     "plot_alphas": Param("floats", (0.25, 0.5, 1.0), (0.25, 0.5, 1.0), low=0.0, high=2.0,
                          help="alphas drawn as heatmaps (must be in alphas)"),
-    "trials": Param(int, 300, 1000, low=2, help="trials per grid cell (their 1000)"),
-    "mc_tasks": Param(int, 1000, 1000, low=10, help="tasks in their Monte Carlo moments"),
-    "mc_inputs": Param(int, 1000, 1000, low=10, help="inputs per task for E[x x^T Q x x^T]"),
-    "check_tasks": Param(int, 4000, 40000, low=10, help="fresh tasks for the direct test-step simulation"),
-    "bootstrap": Param(int, 50, 200, low=2, help="bootstrap replicas of their Monte Carlo moments"),
+    "trials": Param(int, 300, 1000, low=2, help="trials per grid cell (their 1000)", high=100000),
+    "mc_tasks": Param(int, 1000, 1000, low=10, help="tasks in their Monte Carlo moments", high=100000),
+    "mc_inputs": Param(int, 1000, 1000, low=10, help="inputs per task for E[x x^T Q x x^T]", high=100000),
+    "check_tasks": Param(int, 4000, 40000, low=10, help="fresh tasks for the direct test-step simulation", high=10000000),
+    "bootstrap": Param(int, 50, 200, low=2, help="bootstrap replicas of their Monte Carlo moments", high=100000),
 }
 
 

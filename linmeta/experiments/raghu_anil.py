@@ -48,16 +48,16 @@ METHODS = {"MAML": "all", "ANIL": "last"}
 PARAMS = {
     "d": Param(int, 10, 16, low=2, high=200, help="input dimension"),
     "k": Param(int, 2, 3, low=1, high=50, help="rank of B* (low-rank family) / total task variance"),
-    "widths": Param("ints", (10, 10), (16, 16), low=1, help="hidden widths (depth = len + 1)"),
-    "K": Param(int, 5, 5, low=1, help="support shots (training and test)"),
+    "widths": Param("ints", (10, 10), (16, 16), low=1, high=10000, help="hidden widths (depth = len + 1)"),
+    "K": Param(int, 5, 5, low=1, high=1000, help="support shots (training and test)"),
     "alphas": Param("floats", (0.1, 0.3), (0.1, 0.3), low=1e-4, high=2.0, help="inner step sizes"),
-    "noise": Param(float, 0.2, 0.2, low=0.0, help="label noise σ"),
-    "mean_norm": Param(float, 1.0, 1.0, low=0.0, help="‖E[w*]‖ of the isotropic family"),
-    "steps": Param(int, 600, 4000, low=1, help="outer steps (then steps/2 more at lr/10)"),
+    "noise": Param(float, 0.2, 0.2, low=0.0, high=100.0, help="label noise σ"),
+    "mean_norm": Param(float, 1.0, 1.0, low=0.0, high=100.0, help="‖E[w*]‖ of the isotropic family"),
+    "steps": Param(int, 600, 4000, low=1, high=1_000_000, help="outer steps (then steps/2 more at lr/10)"),
     "lr": Param(float, 0.01, 0.003, low=1e-6, high=1.0, help="Adam learning rate"),
-    "tasks_per_step": Param(int, 16, 32, low=1, help="tasks per meta-batch"),
+    "tasks_per_step": Param(int, 16, 32, low=1, high=10000, help="tasks per meta-batch"),
     "seeds": Param(int, 4, 8, low=2, high=64, help="independent trainings (run axis)"),
-    "eval_tasks": Param(int, 2000, 5000, low=10, help="test tasks for the Monte Carlo evaluation"),
+    "eval_tasks": Param(int, 2000, 5000, low=10, high=1_000_000, help="test tasks for the Monte Carlo evaluation"),
 }
 
 

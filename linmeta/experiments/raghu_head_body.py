@@ -31,17 +31,17 @@ from ..sim.training import orthogonal_init_scale
 PARAMS = {
     "d": Param(int, 10, 16, low=2, high=200, help="input dimension"),
     "k": Param(int, 2, 3, low=1, high=50, help="rank of B* (low-rank family) / total task variance"),
-    "width": Param(int, 10, 16, low=1, help="hidden width of the two-layer network"),
-    "K": Param(int, 5, 5, low=1, help="support shots during training"),
+    "width": Param(int, 10, 16, low=1, high=10000, help="hidden width of the two-layer network"),
+    "K": Param(int, 5, 5, low=1, high=1000, help="support shots during training"),
     "alpha": Param(float, 0.1, 0.1, low=1e-4, high=2.0, help="inner step size"),
-    "noise": Param(float, 0.2, 0.2, low=0.0, help="label noise σ"),
-    "mean_norm": Param(float, 1.0, 1.0, low=0.0, help="‖E[w*]‖ of the isotropic family"),
-    "steps": Param(int, 600, 5000, low=2, help="outer steps"),
+    "noise": Param(float, 0.2, 0.2, low=0.0, high=100.0, help="label noise σ"),
+    "mean_norm": Param(float, 1.0, 1.0, low=0.0, high=100.0, help="‖E[w*]‖ of the isotropic family"),
+    "steps": Param(int, 600, 5000, low=2, high=1_000_000, help="outer steps"),
     "lr": Param(float, 0.005, 0.002, low=1e-6, high=1.0, help="Adam learning rate"),
-    "tasks_per_step": Param(int, 16, 32, low=1, help="tasks per meta-batch"),
+    "tasks_per_step": Param(int, 16, 32, low=1, high=10000, help="tasks per meta-batch"),
     "seeds": Param(int, 3, 6, low=2, high=64, help="independent trainings (run axis)"),
-    "checkpoints": Param(int, 10, 20, low=2, help="checkpoints (log-spaced steps, with 0)"),
-    "mc_tasks": Param(int, 400, 4000, low=2, help="tasks for the Monte Carlo split at each checkpoint"),
+    "checkpoints": Param(int, 10, 20, low=2, high=10000, help="checkpoints (log-spaced steps, with 0)"),
+    "mc_tasks": Param(int, 400, 4000, low=2, high=1_000_000, help="tasks for the Monte Carlo split at each checkpoint"),
 }
 
 

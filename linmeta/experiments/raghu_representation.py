@@ -43,10 +43,10 @@ PARAMS = {
     "beta": Param(float, 0.2, 0.2, low=1e-4, high=1.0, help="outer step size β (gradient descent)"),
     "diversities": Param("floats", (0.25, 0.5, 1.0), (0.125, 0.25, 0.5, 1.0), low=1e-3, high=1.0,
                          help="μ_min² (the other head variances are 1)"),
-    "iterations": Param(int, 800, 2000, low=10, help="outer iterations"),
+    "iterations": Param(int, 800, 2000, low=10, high=1_000_000, help="outer iterations"),
     "seeds": Param(int, 3, 6, low=1, high=64, help="random (B*, B₀) pairs per diversity"),
-    "stochastic_tasks": Param(int, 10, 20, low=1, help="fresh Gaussian tasks per step (second panel)"),
-    "stochastic_iterations": Param(int, 400, 2000, low=10, help="outer iterations of the second panel"),
+    "stochastic_tasks": Param(int, 10, 20, low=1, high=10000, help="fresh Gaussian tasks per step (second panel)"),
+    "stochastic_iterations": Param(int, 400, 2000, low=10, high=1_000_000, help="outer iterations of the second panel"),
     "window": Param("floats", (1e-10, 1e-4), (1e-10, 1e-4), low=1e-15, high=1.0,
                     help="dist range over which the decay rate is fitted"),
 }

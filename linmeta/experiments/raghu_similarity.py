@@ -38,17 +38,17 @@ ARCHS = ("bottleneck", "full")
 PARAMS = {
     "d": Param(int, 10, 16, low=2, high=200, help="input dimension"),
     "k": Param(int, 2, 3, low=1, high=50, help="rank of B*"),
-    "bottleneck": Param(int, 3, 4, low=1, help="width of the first layer in the bottleneck architecture"),
+    "bottleneck": Param(int, 3, 4, low=1, high=1000, help="width of the first layer in the bottleneck architecture"),
     "depth": Param(int, 4, 4, low=2, high=8, help="number of layers"),
-    "K": Param(int, 5, 5, low=1, help="support shots"),
+    "K": Param(int, 5, 5, low=1, high=1000, help="support shots"),
     "alpha": Param(float, 0.1, 0.1, low=1e-4, high=2.0, help="inner step size"),
-    "noise": Param(float, 0.2, 0.2, low=0.0, help="label noise σ"),
-    "steps": Param(int, 500, 4000, low=1, help="outer steps (then steps/2 more at lr/10)"),
+    "noise": Param(float, 0.2, 0.2, low=0.0, high=100.0, help="label noise σ"),
+    "steps": Param(int, 500, 4000, low=1, high=1_000_000, help="outer steps (then steps/2 more at lr/10)"),
     "lr": Param(float, 0.01, 0.003, low=1e-6, high=1.0, help="Adam learning rate"),
-    "tasks_per_step": Param(int, 16, 32, low=1, help="tasks per meta-batch"),
+    "tasks_per_step": Param(int, 16, 32, low=1, high=10000, help="tasks per meta-batch"),
     "seeds": Param(int, 3, 6, low=2, high=64, help="independent trainings (run axis)"),
-    "eval_tasks": Param(int, 60, 100, low=2, help="test tasks (one support set each)"),
-    "probe": Param(int, 1000, 2000, low=20, help="probe inputs per task for the sample estimates"),
+    "eval_tasks": Param(int, 60, 100, low=2, high=10000, help="test tasks (one support set each)"),
+    "probe": Param(int, 1000, 2000, low=20, high=1_000_000, help="probe inputs per task for the sample estimates"),
 }
 
 

@@ -25,7 +25,13 @@ def test_presets_and_overrides():
 
 def test_param_parsing():
     p = Param("ints", (32, 32), low=1)
-    assert p.parse("w", "16,8") == (16, 8) and p.parse("w", "") == ()
+    assert p.parse("w", "16,8") == (16, 8) and p.parse("w", " 16, 8 ") == (16, 8)
+    with pytest.raises(ConfigError, match="is empty"):  # a preset that is never empty refuses ()
+        p.parse("w", "")
+    with pytest.raises(ConfigError, match="empty item"):
+        p.parse("w", "16,,8")
+    assert Param("ints", (), (16, 16), low=1).parse("w", "") == ()  # an empty preset (shallow) allows ()
+    assert Param("ints", (32, 32), low=1, min_len=0).parse("w", "") == ()
     with pytest.raises(ConfigError, match="out of range"):
         p.parse("w", "16,-8")
     b = Param(bool, True)
