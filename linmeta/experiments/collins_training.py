@@ -344,12 +344,12 @@ def checks(res, cfg):
     c = res["cond"]
     for ex in EXAMPLES:
         h = c[f"{ex}_hessian"]
-        out.append(small(f"{C} Σ=diag{EXAMPLES[ex]}: engine MAML Hessian (population step) = formula (max rel. entry error)",
+        out.append(small(f"collins-landscape.conditioning Σ=diag{EXAMPLES[ex]}: engine MAML Hessian (population step) = formula (max rel. entry error)",
                          np.max(np.abs(h["population"] - h["formula_population"])) / np.max(np.abs(h["formula_population"])),
                          1e-10, claim="collins-landscape.conditioning"))
         z = np.abs(h["sampled_mean"] - h["formula_sampled"]) / h["sampled_se"]
         i = np.unravel_index(int(np.argmax(z)), z.shape)
-        out.append(close_se(f"{C} Σ=diag{EXAMPLES[ex]}: sampled engine MAML Hessian (K={cfg['hess_K']}) = E[A^(K)] (worst entry)",
+        out.append(close_se(f"collins-landscape.conditioning Σ=diag{EXAMPLES[ex]}: sampled engine MAML Hessian (K={cfg['hess_K']}) = E[A^(K)] (worst entry)",
                             h["formula_sampled"][i], h["sampled_mean"][i], h["sampled_se"][i],
                             k=family_k(z.size, cfg["hess_chunks"] - 1), claim="collins-landscape.conditioning"))
         for o in ("maml", "nal"):
