@@ -102,7 +102,7 @@ _CLAIMS = (
     _c("arnold.shallow-floor", _A,
        "With a small fixed inner step, MAML on a shallow linear model converges to a closed-form floor: its meta-loss "
        "is a convex quadratic in the initialisation, minimised at E[w*], and the post-adaptation loss there is k steps "
-       "of gradient descent with the fixed step from the mean task.  Formerly P9.",
+       "of gradient descent with the fixed step from the mean task.  Formerly P9 (Arnold).",
        "Gaussian linear regression (x ~ N(0, I), w* ~ N(0, I)), K-shot support sets, population query, "
        "second-order MAML at a fixed alpha; exact expected K-shot loss (theory.shallow.shallow_floor)",
        ("arnold_depth", "arnold_surface"), "prediction"),
@@ -114,7 +114,7 @@ _CLAIMS = (
        ("arnold_depth", "arnold_surface", "arnold_metaopt")),
     _c("arnold.deep-reaches-tuned-floor", _A,
        "A meta-trained deep linear model reaches the floor of a shallow model whose inner step is tuned optimally "
-       "(theory.shallow.optimal_alpha), and its final loss is nearly invariant to the fixed inner step.  Formerly P10.",
+       "(theory.shallow.optimal_alpha), and its final loss is nearly invariant to the fixed inner step.  Formerly P10 (Arnold).",
        "d = 4, K = 10 support shots, population query, noiseless tasks; final losses on a common test set, 4 SE "
        "(invariance: range over alpha below 1/5 of the shallow floor's range)",
        ("arnold_depth",), "prediction"),
@@ -134,13 +134,13 @@ _CLAIMS = (
     _c("arnold.effective-step-grows", _A,
        "During MAML meta-training from a small fixed inner step, the effective step of a deep linear net (the mean "
        "eigenvalue of its implicit preconditioner alpha P) grows to the step that minimises the shallow one-step "
-       "meta-loss.  Formerly P11.",
+       "meta-loss.  Formerly P11 (Arnold).",
        "the arnold_depth task family (d = 4, K = 10), L = 2, 3; effective step from theory.precondition.implicit_matrix "
        "at checkpoints, 4 SE over seeds",
        ("arnold_step_size",), "prediction"),
     _c("arnold.upper-norms-grow", _A,
        "The upper-layer norm ||W_L ... W_2||^2 (the bottom layer's implicit step) grows during meta-training.  "
-       "Formerly the second half of P11.",
+       "Formerly the second half of P11 (Arnold).",
        "as arnold.effective-step-grows; log ratio of final to initial norm, 4 SE over seeds",
        ("arnold_step_size",), "prediction"),
     _c("arnold.bottom-only-step", _A,
@@ -204,17 +204,17 @@ _CLAIMS = (
        ("arnold_logistic",), "prediction"),
     _c("arnold.logr-stuck", _A,
        "With MAML at a small fixed inner step, logistic regression (LogR) barely adapts: its post-adaptation accuracy "
-       "stays near its pre-adaptation level.  Formerly P12 (first part).",
+       "stays near its pre-adaptation level.  Formerly P12 (Arnold), first part.",
        "centred (mu = 0) and shifted (|mu| = shift) binary tasks; LogR's accuracy gain below 1/4 of LogR+LinNet(1)'s "
        "(4 SE)",
        ("arnold_logistic",)),
     _c("arnold.linnet-adapts", _A,
        "LogR with extra linear layers (LogR+LinNet, the same capacity) does adapt: its accuracy rises with the inner "
-       "step.  Formerly P12 (second part).",
+       "step.  Formerly P12 (Arnold), second part.",
        "as arnold.logr-stuck, one or two extra linear layers on the output side",
        ("arnold_logistic",)),
     _c("arnold.kfo-matches-linnet", _A,
-       "LogR with a KFO meta-optimizer matches or beats LogR+LinNet at equal inner step.  Formerly P12 (third part).",
+       "LogR with a KFO meta-optimizer matches or beats LogR+LinNet at equal inner step.  Formerly P12 (Arnold), third part.",
        "as arnold.logr-stuck; paired accuracy difference, 4 SE",
        ("arnold_logistic",)),
     _c("arnold.extra-layers-help", _A,
