@@ -86,3 +86,17 @@ def test_research_note_numbers_are_gone_from_check_names():
         texts = [n.value for n in ast.walk(fn) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
         cited = [t for t in texts if re.search(r"\bP\d{1,2}\b", t)]
         assert not cited, (name, cited)
+
+
+def test_generated_catalogue_page_is_up_to_date():
+    """``docs/claims.md`` is generated from this catalogue (``python docs/generate.py claims``) and committed."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("linmeta_docs_generate", root / "docs" / "generate.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    text = gen.claims_markdown()
+    assert (root / "docs" / "claims.md").read_text() == text, "run: python docs/generate.py claims"
+    for label in claims.CLAIMS:
+        assert f'<a id="{claims.anchor(label)}"></a>' in text
