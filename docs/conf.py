@@ -19,7 +19,8 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS))
-os.environ.setdefault("MPLBACKEND", "Agg")  # the notebooks' kernels inherit it: no display needed
+# the notebooks' kernels inherit the environment: draw figures inline (also where MPLBACKEND=Agg is set)
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 
 import generate  # noqa: E402  (docs/generate.py)
 import linmeta  # noqa: E402
@@ -88,7 +89,8 @@ numpydoc_validation_checks = set()
 # HTML
 html_theme = "furo"
 html_title = f"linmeta {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_show_sourcelink = False
 
 
