@@ -144,7 +144,7 @@ for (label, p), style in zip(paths.items(), ("-", "--")):
     ax.semilogy(loss.mean(axis=1), style, label=f"{label} (mean of runs)")
 floor = float(depth.scalar_shallow_meta_loss(0.0, alpha, rho, 0.0, s))
 ax.axhline(floor, color="k", ls=":", label="shallow $\\hat y = wx$: best possible")
-ax.set(xlabel="outer SGD step", ylabel="exact meta-loss", title="meta-training")
+ax.set(xlabel="outer SGD step", ylabel="exact meta-loss", title="meta-training", ylim=(1e-14, 2.0))
 ax.legend(fontsize=8)
 fig.tight_layout()
 

@@ -97,7 +97,7 @@ trained, curves = {}, {}
 for name, widths in (("shallow", ()), ("deep (L=2)", (8,))):
     init = lm.init_deep_linear(d, widths, 1, rng=3, n_runs=4)
     res = lm.meta_train(init, family, rule, steps=800, lr=0.03, tasks_per_step=32, K=K, Q=None, seed=4,
-                        eval_every=100, eval_K=K, progress=False)
+                        eval_every=100, eval_K=K, eval_tasks=4000, progress=False)
     trained[name] = res.params
     curves[name] = (res.history["eval_step"], res.history["test_post"])  # (checkpoints,), (checkpoints, runs)
 

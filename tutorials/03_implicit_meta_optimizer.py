@@ -132,7 +132,7 @@ for a in range(d2):
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 ax = axes[0]
-ax.loglog(small_alphas[:-1], ratios, "o", label="measured $R(\\alpha)/R(\\alpha/2)$")
+ax.semilogx(small_alphas[:-1], ratios, "o", label="measured $R(\\alpha)/R(\\alpha/2)$")
 ax.fill_between(small_alphas[:-1], [b[0] for b in bounds], [b[1] for b in bounds], alpha=0.3,
                 label="rigorous interval")
 ax.axhline(4, color="k", ls=":")

@@ -65,7 +65,7 @@ def simulated_gain(tc, n_tasks=20_000, seed=0):
 
 
 Ds = np.linspace(0, 8, 81)
-ratios = (0.1, 0.3, 1.0)
+ratios = (0.1, 0.3, 0.9)  # rho_H; rho_E = 0.9, so the last has no hardness discrepancy
 D_sim = (0.0, 2.0, 4.0, 8.0)
 sims = {}
 for rho_h in ratios:
