@@ -80,7 +80,7 @@ nb_merge_streams = True
 # API reference
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"  # the numpydoc sections state types and shapes
-autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
+autodoc_default_options = {"members": True}  # (a False value would *set* a flag option: leave flags out)
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
@@ -99,7 +99,7 @@ html_show_sourcelink = False
 # escaped before numpydoc and autodoc read the docstring (the source stays readable as plain text).
 import re  # noqa: E402
 
-_STAR_ARG = re.compile(r"([(\[,]\s*)\*(?=[A-Za-z_])")
+_STAR_ARG = re.compile(r"([(\[,]\s*)\*(?=[A-Za-z_,)\s])")
 _BARS = re.compile(r"\|([A-Za-z_]\w*)\|")
 
 

@@ -280,7 +280,7 @@ def api_pages() -> dict:
     pages = {}
     for key, mods in DOCUMENTED_MODULES.items():
         head = titles[key]
-        lines = [head, "=" * len(head), "", intros[key], ""]
+        lines = [head, "=" * len(head), ""] + ([] if mods[0] in (f"linmeta.{key}",) else [intros[key], ""])
         for m in mods:
             lines += [f"``{m}``", "-" * (len(m) + 4), "", f".. automodule:: {m}", "   :members:", ""]
             if m == "linmeta.experiments.base":
