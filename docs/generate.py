@@ -238,20 +238,21 @@ def cli_usage() -> str:
     return "\n".join(parts) + "\n"
 
 
-DOCUMENTED_MODULES = {  # the modules the API pages document with automodule (docs/api/*.rst)
-    "theory": ["linmeta.theory", "linmeta.theory.shallow", "linmeta.theory.deep_one_step", "linmeta.theory.depth",
-               "linmeta.theory.precondition", "linmeta.theory.metaopt", "linmeta.theory.anil",
-               "linmeta.theory.similarity", "linmeta.theory.landscape", "linmeta.theory.gaussian_moments",
-               "linmeta.theory.wick"],
-    "sim": ["linmeta.sim", "linmeta.sim.stats", "linmeta.sim.montecarlo", "linmeta.sim.evaluation",
-            "linmeta.sim.training", "linmeta.sim.families", "linmeta.sim.representations", "linmeta.sim.head_body",
-            "linmeta.twolayer"],
-    "engine": ["linmeta.losses", "linmeta.tasks", "linmeta.models", "linmeta.rule", "linmeta.preconditioners",
-               "linmeta.inner_loop", "linmeta.reverse", "linmeta.meta", "linmeta.train", "linmeta.stability",
-               "linmeta.updating_kfo", "linmeta.factored", "linmeta.chain_rule"],
-    "experiments": ["linmeta.experiments", "linmeta.experiments.base", "linmeta.experiments.registry",
-                    "linmeta.experiments.runner", "linmeta.experiments.plotting"],
-}
+def documented_modules() -> dict:
+    """The modules the API pages document with automodule: every module of ``linmeta.theory`` and ``linmeta.sim``
+    (from their ``__all__``, so a new one is documented without editing this file), the engine and the framework."""
+    import linmeta.sim
+    import linmeta.theory
+
+    return {
+        "theory": ["linmeta.theory"] + [f"linmeta.theory.{m}" for m in linmeta.theory.__all__],
+        "sim": ["linmeta.sim"] + [f"linmeta.sim.{m}" for m in linmeta.sim.__all__] + ["linmeta.twolayer"],
+        "engine": ["linmeta.losses", "linmeta.tasks", "linmeta.models", "linmeta.rule", "linmeta.preconditioners",
+                   "linmeta.inner_loop", "linmeta.reverse", "linmeta.meta", "linmeta.train", "linmeta.stability",
+                   "linmeta.updating_kfo", "linmeta.factored", "linmeta.chain_rule"],
+        "experiments": ["linmeta.experiments", "linmeta.experiments.base", "linmeta.experiments.registry",
+                        "linmeta.experiments.runner", "linmeta.experiments.plotting"],
+    }
 
 
 def _summary(obj) -> str:
@@ -267,7 +268,8 @@ def api_pages() -> dict:
     """
     import linmeta
 
-    documented = {m for mods in DOCUMENTED_MODULES.values() for m in mods}
+    modules = documented_modules()
+    documented = {m for mods in modules.values() for m in mods}
     titles = {"theory": "Closed forms: ``linmeta.theory``", "sim": "Simulation: ``linmeta.sim`` and ``linmeta.twolayer``",
               "engine": "The engine", "experiments": "The experiment framework"}
     intros = {"theory": "Pure functions of task-family descriptions and parameters: no engine, no random numbers.",
@@ -278,7 +280,7 @@ def api_pages() -> dict:
               "experiments": "An experiment module defines ``EXPERIMENT = Experiment(...)``; the registry finds "
                              "it, the runner caches, sweeps, draws and checks it."}
     pages = {}
-    for key, mods in DOCUMENTED_MODULES.items():
+    for key, mods in modules.items():
         head = titles[key]
         lines = [head, "=" * len(head), ""] + ([] if mods[0] in (f"linmeta.{key}",) else [intros[key], ""])
         for m in mods:

@@ -428,6 +428,61 @@ _CLAIMS = (
        "as collins-landscape.two-layer-trends, at the largest D/R_H; an approximation, reported as a finding",
        ("collins_twolayer",), "prediction"),
 
+    # --- Bernacchia (2021): meta-learning with negative learning rates ----------------------------------------------
+    _c("bernacchia.test-loss-closed-form", "bernacchia2021",
+       "MAML's test loss in mixed linear regression is a closed form in the adaptation and training rates, given the "
+       "error of the learned initialisation (from a corrected large-p, many-task approximation).",
+       "x ~ N(0, I_p), w ~ N(w0, nu^2/p I), p = 60, n_t = 30, n_v = 2, n_r = 20, m = 3 (overparameterised) or 60 "
+       "(underparameterised) tasks; MAML trained exactly (min-norm least squares), 4 SE over runs",
+       ("bernacchia_negative_lr",), "prediction"),
+    _c("bernacchia.exact-maml-solution", "bernacchia2021",
+       "The simulated least-squares solution is MAML's optimum: the engine's exact meta-gradient vanishes there (and "
+       "it interpolates in the overparameterised regime), while the first-order gradient does not.",
+       "as bernacchia.test-loss-closed-form; relative gradient norms 1e-10",
+       ("bernacchia_negative_lr",), "identity"),
+    _c("bernacchia.negative-training-rate", "bernacchia2021",
+       "The optimal learning rate of MAML's inner step during training is negative.",
+       "both regimes and several variants of (sigma, nu, m, n_v); closed-form optimum and the simulated test loss "
+       "L(alpha_t*) - L(0), 4 SE",
+       ("bernacchia_negative_lr",)),
+    _c("bernacchia.positive-adaptation-rate", "bernacchia2021",
+       "The optimal learning rate of the adaptation step at test time is positive.",
+       "as bernacchia.negative-training-rate; simulated L(alpha_r*) - L(0), 4 SE",
+       ("bernacchia_negative_lr",)),
+    _c("bernacchia.optimal-training-rate", "bernacchia2021",
+       "The optimal training rate alpha_t* is a closed form (the minimiser of the estimator error B), matching the "
+       "simulated minimiser.",
+       "variants of the setting in both regimes; simulated minimiser of B with a jackknife SE, 4 SE",
+       ("bernacchia_negative_lr",), "prediction"),
+    _c("bernacchia.training-rate-dependence", "bernacchia2021",
+       "In the overparameterised regime alpha_t* does not depend on the noise, the task spread, the number of tasks or "
+       "of query points; in the underparameterised regime it does.",
+       "closed form over the variants; simulated minimisers against their weighted mean, 4 SE",
+       ("bernacchia_negative_lr",), "prediction"),
+
+    # --- Gao & Sener (2020): modelling and optimisation trade-off ---------------------------------------------------
+    _c("gao.expected-loss-closed-form", "gao2020",
+       "The expected losses of the DRS (pooled least squares) and MAML estimators before and after one test-time SGD "
+       "step are exact closed forms (exact Gaussian and uniform/Haar moments).",
+       "Gao & Sener's linear regression: Theta ~ U(0, beta)^p, Q = U diag(Theta) U^T, noise variance ~ U(0, beta); "
+       "direct simulation of the test step and their 1000-task Monte Carlo estimates, family-wise SE multiples",
+       ("gao_sener_tradeoff",), "identity"),
+    _c("gao.heatmaps-reproduced", "gao2020",
+       "The heatmaps of the probability that MAML beats DRS over (N, M, alpha) are reproduced: exact-moment and Monte "
+       "Carlo versions agree within binomial and bootstrap errors, and the exact heatmap on independent trials; "
+       "the finding reports how much their Monte Carlo moments alone move it.",
+       "p = 1, beta = 2, a grid of N, M and alpha; binomial SEs over trials, bootstrap over their sampled tasks",
+       ("gao_sener_tradeoff",), "prediction"),
+    _c("gao.drs-wins-before-step", "gao2020",
+       "Before the test-time step, DRS beats MAML (MAML's modelling error: it does not minimise the pre-update loss).",
+       "exact-moment heatmaps; P(MAML < DRS) below 1/2 by 4 binomial SE in more than half the cells",
+       ("gao_sener_tradeoff",)),
+    _c("gao.maml-wins-after-step", "gao2020",
+       "After the test-time step MAML beats DRS in more cells than before, and it wins with many tasks and points but "
+       "not with few (the optimisation error of MAML's estimator).",
+       "exact-moment heatmaps; cells where P > 1/2 by 4 binomial SE, and the corners of the (M, N) grid",
+       ("gao_sener_tradeoff",)),
+
     # --- linmeta's own closed forms --------------------------------------------------------------------------------
     _c("linmeta.shallow-expected-loss", _LM,
        "The expected post-adaptation loss of shallow MAML over random K-shot support sets (k <= 4 steps on one support "

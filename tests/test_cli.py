@@ -38,7 +38,7 @@ def test_list_run_figures_check(fixture_registry, capsys):
     report = json.loads(capsys.readouterr().out)
     (exp,) = report["experiments"]
     c = exp["checks"][0]
-    assert set(c) == {"name", "theory", "simulation", "stderr", "tolerance", "passed", "kind"}
+    assert set(c) == {"name", "theory", "simulation", "stderr", "tolerance", "passed", "kind", "claim"}
     assert report["failed"] == 0
     assert cli.main(["list"]) == 0
     assert "quick" in capsys.readouterr().out

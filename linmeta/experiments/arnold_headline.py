@@ -201,5 +201,4 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     checks=checks,
-    backends=("numpy", "torch"),
 )

@@ -8,11 +8,14 @@ Modules (each imported by ``import linmeta.sim``):
 * :mod:`~linmeta.sim.training`         meta-training recipes (checkpointed Adam, two-phase runs);
 * :mod:`~linmeta.sim.families`         task families with a planted low-rank structure;
 * :mod:`~linmeta.sim.representations`  layer features and their CKA / CCA from samples;
-* :mod:`~linmeta.sim.head_body`        the engine-evaluated head/body split of one MAML step.
+* :mod:`~linmeta.sim.head_body`        the engine-evaluated head/body split of one MAML step;
+* :mod:`~linmeta.sim.negative_lr`      Bernacchia's mixed linear regression: the exact MAML least-squares estimator;
+* :mod:`~linmeta.sim.tradeoff`         Gao & Sener's MAML and DRS estimators, batched over trials.
 
 The simulation may use the engine and the closed forms of :mod:`linmeta.theory`; theory never
 uses the simulation.
 """
-from . import evaluation, families, head_body, montecarlo, representations, stats, training
+from . import evaluation, families, head_body, montecarlo, negative_lr, representations, stats, tradeoff, training
 
-__all__ = ["evaluation", "families", "head_body", "montecarlo", "representations", "stats", "training"]
+__all__ = ["evaluation", "families", "head_body", "montecarlo", "negative_lr", "representations", "stats", "tradeoff",
+           "training"]

@@ -12,13 +12,15 @@ One module per topic (``import linmeta.theory`` imports them all):
 * :mod:`~linmeta.theory.metaopt`          optimal explicit meta-optimizers (Meta-SGD, KFO, Meta-Curvature);
 * :mod:`~linmeta.theory.anil`             ANIL and NIL in closed form;
 * :mod:`~linmeta.theory.similarity`       population CKA / CCA and subspace distance;
-* :mod:`~linmeta.theory.landscape`        the easy/hard task landscape: MAML vs NAL optima, gain, bound.
+* :mod:`~linmeta.theory.landscape`        the easy/hard task landscape: MAML vs NAL optima, gain, bound;
+* :mod:`~linmeta.theory.negative_lr`      Bernacchia's test loss of MAML against its two learning rates;
+* :mod:`~linmeta.theory.tradeoff`         Gao & Sener's exact expected loss after a test-time step.
 
 Every closed form has a sympy derivation in ``derivations/`` and a simulation check in an
 experiment; ``tests/test_architecture.py`` keeps this package free of the engine and of randomness.
 """
-from . import (anil, deep_one_step, depth, gaussian_moments, landscape, metaopt, precondition, shallow, similarity,
-               wick)
+from . import (anil, deep_one_step, depth, gaussian_moments, landscape, metaopt, negative_lr, precondition, shallow,
+               similarity, tradeoff, wick)
 
-__all__ = ["anil", "deep_one_step", "depth", "gaussian_moments", "landscape", "metaopt", "precondition", "shallow",
-           "similarity", "wick"]
+__all__ = ["anil", "deep_one_step", "depth", "gaussian_moments", "landscape", "metaopt", "negative_lr", "precondition",
+           "shallow", "similarity", "tradeoff", "wick"]
