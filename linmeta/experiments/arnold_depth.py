@@ -160,19 +160,21 @@ def checks(res, cfg):
     out, th = [], res["theory"]
     if 1 in cfg["depths"]:
         m, se = crossed_table_mean_se(res["curves"]["L1"]["final"])
-        out.append(close_se(f"shallow final loss = closed-form floor (alpha={cfg['alpha']:g})", th["floor"], m, se))
+        out.append(close_se(f"shallow final loss = closed-form floor (alpha={cfg['alpha']:g})", th["floor"], m, se,
+                            claim="arnold.shallow-floor"))
         M = res["shallow_M"].reshape(res["shallow_M"].shape[0], -1)  # (seeds, out*d)
         mean, se_m = mean_se(M - th["mean_task"].reshape(1, -1))
         worst = int(np.argmax(np.abs(mean) / se_m))
         out.append(close_se(f"shallow learned init = E[w*] (worst of {mean.size} coords, over seeds)", 0.0,
-                            mean[worst], se_m[worst]))
+                            mean[worst], se_m[worst], claim="arnold.shallow-floor"))
     for L in cfg["depths"]:
         if L == 1:
             continue
         m, se = crossed_table_mean_se(res["curves"][f"L{L}"]["final"])
-        out.append(below(f"deep L={L} ends below the shallow floor", th["floor"], m, se))
-        out.append(close_se(f"deep L={L} final = floor of the optimally tuned shallow step (P10)", th["floor_opt"],
-                            m, se))
+        out.append(below(f"deep L={L} ends below the shallow floor", th["floor"], m, se,
+                         claim="arnold.deep-escapes-floor"))
+        out.append(close_se(f"deep L={L} final = floor of the optimally tuned shallow step (arnold.deep-reaches-tuned-floor)",
+                            th["floor_opt"], m, se, claim="arnold.deep-reaches-tuned-floor"))
     floors = th["sweep_floor"]
     floor_move = float(floors.max() - floors.min())
     bound = cfg["invariance_fraction"] * floor_move
@@ -183,7 +185,8 @@ def checks(res, cfg):
         rng_mean, rng_se = crossed_table_mean_se(V[hi] - V[lo])  # paired: same inits, task streams and test set
         out.append(below(f"deep L={L} final loss range over alpha {cfg['sweep_alphas']} "
                          f"(means {', '.join(f'{x:.4f}' for x in means)}) < {cfg['invariance_fraction']:g} x "
-                         f"shallow-floor range ({floor_move:.3g})", bound, rng_mean, rng_se))
+                         f"shallow-floor range ({floor_move:.3g})", bound, rng_mean, rng_se,
+                         claim="arnold.deep-reaches-tuned-floor"))
     return out
 
 

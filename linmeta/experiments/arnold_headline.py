@@ -163,7 +163,7 @@ def checks(res, cfg):
         for b in BASES:
             m, se = _diff(r[b]["lin"], r[b]["maml"])
             out.append(as_finding(below(f"[{s}] extra linear layers improve the {b} model (LinNet - MAML < 0)",
-                                        0.0, m, se)))
+                                        0.0, m, se), claim="arnold.extra-layers-help"))
         for b in BASES:
             others = [v for v in VARIANTS if v != "kfo"]
             diffs = [_diff(r[b]["kfo"], r[b][v]) for v in others]
@@ -173,20 +173,21 @@ def checks(res, cfg):
             out.append(Check(f"[{s}] KFO best on the {b} model (or tied): KFO - {LABELS[others[worst]]} "
                              "(the least favourable comparison)", 0.0, m, se,
                              "diff < 4 SE; ranking " + " < ".join(f"{LABELS[v]} {r[b][v].mean():.4f}" for v in ranking),
-                             m < 4 * se, kind="finding"))
+                             m < 4 * se, kind="finding", claim="arnold.kfo-best"))
         if s == "iso":
             # isotropic tasks: the optimal linear one-step preconditioner is isotropic (the loss is convex in it
             # and rotation invariant), so the optimal-step floor bounds shallow + Meta-SGD/KFO from below
             for v in ("meta-sgd", "kfo"):
                 m, se = crossed_table_mean_se(r["shallow"][v])
                 out.append(close_se(f"[{s}] shallow {LABELS[v]} reaches the optimal-step floor (its lower bound)",
-                                    r["theory"]["floor_opt"], m, se))
+                                    r["theory"]["floor_opt"], m, se, claim="arnold.metaopt-reach-floors"))
         for v in ("meta-sgd", "kfo"):
             gain = {b: np.asarray(r[b]["maml"]) - np.asarray(r[b][v]) for b in BASES}
             m, se = crossed_table_mean_se(gain["deep"] - gain["shallow"])
             out.append(as_finding(below(f"[{s}] {LABELS[v]} helps the shallow model more than the deep one "
                                         f"(gain deep - gain shallow < 0; gains {gain['shallow'].mean():.3f} vs "
-                                        f"{gain['deep'].mean():.3f})", 0.0, m, se)))
+                                        f"{gain['deep'].mean():.3f})", 0.0, m, se),
+                                  claim="arnold.metaopt-help-shallow-most"))
     return out
 
 

@@ -252,9 +252,11 @@ def checks(res, cfg):
     worst = lambda key: max(float(ids[f"L{L}"][key].max()) for L in cfg["id_depths"])
     a_rng = f"alpha in [{min(cfg['id_alphas']):g}, {max(cfg['id_alphas']):g}], L in {tuple(cfg['id_depths'])}"
     out.append(small(f"bottom-only step = M - a (S1 S1^T) G exactly (max rel. err of M+, {a_rng})", worst("bottom"),
-                     1e-12))
-    out.append(small(f"top-only step = M - a G (PL^T PL) exactly (max rel. err of M+, {a_rng})", worst("top"), 1e-12))
-    out.append(small(f"all-layer step = exact alpha-polynomial (max rel. err, {a_rng})", worst("poly"), 1e-12))
+                     1e-12, claim="arnold.bottom-only-step"))
+    out.append(small(f"top-only step = M - a G (PL^T PL) exactly (max rel. err of M+, {a_rng})", worst("top"), 1e-12,
+                     claim="arnold.top-only-step"))
+    out.append(small(f"all-layer step = exact alpha-polynomial (max rel. err, {a_rng})", worst("poly"), 1e-12,
+                     claim="arnold.all-layer-step"))
     for L in cfg["id_depths"]:
         r = ids[f"L{L}"]
         ratios = r["resid"][:, :-1] / r["resid"][:, 1:]
@@ -265,28 +267,32 @@ def checks(res, cfg):
                          f"of {cfg['halvings']} halvings from a={cfg['alpha0']:g} ({cfg['id_instances']} nets)",
                          inside, value=float(ratios[:, -1].mean()), reference=4.0,
                          tolerance=f"each ratio in [4(c2-e(a))/(c2+e(a/2)), 4(c2+e(a))/(c2-e(a/2))]; at the "
-                                   f"smallest a: |ratio-4| = {dev:.2g} <= {bound:.2g}"))
+                                   f"smallest a: |ratio-4| = {dev:.2g} <= {bound:.2g}",
+                         claim="arnold.all-layer-step"))
     out.append(small("balanced init: implicit update = sum_j (MM^T)^((L-j)/L) G (M^T M)^((j-1)/L) (max rel. err)",
-                     worst("balanced"), 1e-10))
+                     worst("balanced"), 1e-10, claim="arnold.balanced-implicit-update"))
     unbal = min(float(ids[f"L{L}"]["unbalanced"].min()) for L in cfg["id_depths"])
     out.append(holds("negative control: Gaussian (unbalanced) init breaks the balanced form (min rel. err > 1e-2)",
-                     unbal > 1e-2, value=unbal, reference=1e-2, tolerance="> 1e-2"))
+                     unbal > 1e-2, value=unbal, reference=1e-2, tolerance="> 1e-2",
+                     claim="arnold.balanced-implicit-update"))
     th = res["theory"]
     out.append(small("optimal one-step P* is symmetric (rel. asymmetry), so PSD rules can reach it",
-                     th["asymmetry"], 1e-10))
+                     th["asymmetry"], 1e-10, claim="arnold.learned-preconditioner-optimal"))
     for m in ("top", "all"):
         mean, se = mean_and_se(res["learned"][m]["proj"])
         for i in np.argsort(th["lam"])[::-1]:
             out.append(close_se(f"{MODELS[m]}: learned v^T P v = P* along Sigma eigenvalue {th['lam'][i]:.3g}",
-                                th["P_star_proj"][i], mean[i], se[i]))
+                                th["P_star_proj"][i], mean[i], se[i],
+                                claim="arnold.learned-preconditioner-optimal"))
     mean, se = mean_and_se(res["learned"]["bottom"]["proj"][:, 0])
     out.append(close_se("bottom-only: learned step a ||w2||^2 = optimal scalar step a*", th["scalar_step"],
-                        float(mean), float(se)))
+                        float(mean), float(se), claim="arnold.learned-preconditioner-optimal"))
     for m, key in (("top", "loss_full"), ("bottom", "loss_scalar")):
         ex = res["learned"][m]["exact_loss"]
         out.append(holds(f"{MODELS[m]}: exact expected loss of the learned net >= its closed-form optimum "
                          f"(min over seeds)", bool(ex.min() >= th[key] * (1 - 1e-12)), value=float(ex.min()),
-                         reference=th[key], tolerance=">= optimum"))
+                         reference=th[key], tolerance=">= optimum",
+                         claim="arnold.learned-preconditioner-optimal"))
     return out
 
 

@@ -171,6 +171,8 @@ def _finding(name, theory, value, se, tolerance, passed) -> Check:
 
 
 def checks(res, cfg):
+    from dataclasses import replace
+
     out = []
     th = res["theory"]
     # exact theory at w0 = 0 (centred test set; the reduction holds for any task distribution)
@@ -179,37 +181,45 @@ def checks(res, cfg):
         for key, name in (("acc_post", "accuracy"), ("loss_post", "loss")):
             v = z[key][0]
             se = np.hypot(v.std(ddof=1) / np.sqrt(v.size), th[f"{name}_se"])
-            out.append(close_se(f"LogR one step from w0 = 0: engine {name} = closed-form limit", th[name], v.mean(), se))
+            out.append(close_se(f"LogR one step from w0 = 0: engine {name} = closed-form limit", th[name], v.mean(), se,
+                                claim="arnold.logr-one-step-limit"))
     cen, shi = res["centred"], res["shifted"]
     # symmetry: pre-adaptation accuracy 1/2 on centred tasks, for every model
     for key, (label, _) in MODELS.items():
         m, se = crossed_table_mean_se(cen[key]["final"]["acc_pre"])
-        out.append(close_se(f"centred: {label} pre-adaptation accuracy = 1/2 (symmetry)", 0.5, m, se))
+        out.append(close_se(f"centred: {label} pre-adaptation accuracy = 1/2 (symmetry)", 0.5, m, se,
+                            claim="arnold.logr-one-step-limit"))
     if cfg["inner_steps"] == 1:
         m, se = crossed_table_mean_se(cen["logr"]["final"]["loss_post"])
         out.append(Check("centred: LogR post-adaptation loss does not beat its w0 = 0 optimum (closed form)",
-                         float(th["loss"]), m, se, "sim + 4 SE >= theory", m + 4 * se >= th["loss"]))
+                         float(th["loss"]), m, se, "sim + 4 SE >= theory", m + 4 * se >= th["loss"],
+                         claim="arnold.logr-one-step-limit"))
         for key in ("linnet1", "linnet2", "kfo"):
             m, se = crossed_table_mean_se(cen[key]["final"]["loss_post"])
             out.append(below(f"centred: {MODELS[key][0]} post-adaptation loss below LogR's best (closed form)",
-                             th["loss"], m, se))
-    # P12, in both families
+                             th["loss"], m, se, claim="arnold.logr-one-step-limit"))
+    # the classification claims (arnold.logr-stuck, arnold.linnet-adapts, arnold.kfo-matches-linnet), both families
     for which, fam in (("centred", cen), ("shifted", shi)):
         gain = {k: fam[k]["final"]["acc_post"] - fam[k]["final"]["acc_pre"] for k in MODELS}
         f = cfg["near_fraction"]
         m_l, se_l = crossed_table_mean_se(gain["logr"])
         m_n, se_n = crossed_table_mean_se(gain["linnet1"])
         m_d, se_d = crossed_table_mean_se(gain["logr"] - f * gain["linnet1"])  # paired: same test tasks
-        out.append(_finding(f"{which}: P12 LogR post-adaptation accuracy stays near pre-adaptation: its gain "
+        out.append(replace(_finding(f"{which}: arnold.logr-stuck: LogR post-adaptation accuracy stays near "
+                                    f"pre-adaptation: its gain "
                             f"{m_l:.3f} +- {se_l:.3f} < {f:g} x LogR+LinNet(1)'s gain {m_n:.3f} +- {se_n:.3f}",
-                            0.0, m_d, se_d, f"gain(LogR) - {f:g} gain(LinNet1) + 4 SE < 0", m_d + 4 * se_d < 0))
+                            0.0, m_d, se_d, f"gain(LogR) - {f:g} gain(LinNet1) + 4 SE < 0", m_d + 4 * se_d < 0),
+                            claim="arnold.logr-stuck"))
         for key in ("linnet1", "linnet2"):
             m, se = crossed_table_mean_se(gain[key])
-            out.append(_finding(f"{which}: P12 {MODELS[key][0]} accuracy rises with adaptation (post - pre)",
-                                0.0, m, se, "gain - 4 SE > 0", m - 4 * se > 0))
+            out.append(replace(_finding(f"{which}: arnold.linnet-adapts: {MODELS[key][0]} accuracy rises with adaptation "
+                                        "(post - pre)", 0.0, m, se, "gain - 4 SE > 0", m - 4 * se > 0),
+                                claim="arnold.linnet-adapts"))
             m, se = crossed_table_mean_se(fam["kfo"]["final"]["acc_post"] - fam[key]["final"]["acc_post"])
-            out.append(_finding(f"{which}: P12 LogR+KFO post-adaptation accuracy matches or beats {MODELS[key][0]}",
-                                0.0, m, se, "acc(KFO) - acc(LinNet) + 4 SE >= 0", m + 4 * se >= 0))
+            out.append(replace(_finding(f"{which}: arnold.kfo-matches-linnet: LogR+KFO post-adaptation accuracy matches "
+                                        f"or beats {MODELS[key][0]}", 0.0, m, se, "acc(KFO) - acc(LinNet) + 4 SE >= 0",
+                                        m + 4 * se >= 0),
+                                claim="arnold.kfo-matches-linnet"))
     return out
 
 

@@ -246,15 +246,17 @@ def plot(res, cfg):
 def checks(res, cfg):
     out = []
     for key, r in res["reductions"].items():
-        out.append(small(f"{key} at identity init = MAML: adapted params (max rel. diff)", r["theta"], 1e-12))
-        out.append(small(f"{key} at identity init = MAML: meta-gradient in theta (max rel. diff)", r["grad"], 1e-12))
+        out.append(small(f"{key} at identity init = MAML: adapted params (max rel. diff)", r["theta"], 1e-12,
+                         claim="arnold.metaopt-identity-reduction"))
+        out.append(small(f"{key} at identity init = MAML: meta-gradient in theta (max rel. diff)", r["grad"], 1e-12,
+                         claim="arnold.metaopt-identity-reduction"))
     for which, r in res["p7"].items():
         net = "random 3-layer 2-output net" if which == "random" else "meta-trained deep net"
-        out.append(small(f"P7 ({net}): shallow KFO(L^T L = S S^T, R = I) = deep bottom-only, adapted map (3 steps)",
-                         r["map"], 1e-12))
-        out.append(small(f"P7 ({net}): same meta-loss", r["value"], 1e-12))
-        out.append(small(f"P7 ({net}): deep meta-gradient in W1 = S^T x shallow KFO meta-gradient in M",
-                         r["grad"], 1e-10))
+        out.append(small(f"arnold.shallow-kfo-equals-deep ({net}): shallow KFO(L^T L = S S^T, R = I) = deep bottom-only, adapted map "
+                         "(3 steps)", r["map"], 1e-12, claim="arnold.shallow-kfo-equals-deep"))
+        out.append(small(f"arnold.shallow-kfo-equals-deep ({net}): same meta-loss", r["value"], 1e-12, claim="arnold.shallow-kfo-equals-deep"))
+        out.append(small(f"arnold.shallow-kfo-equals-deep ({net}): deep meta-gradient in W1 = S^T x shallow KFO meta-gradient in M",
+                         r["grad"], 1e-10, claim="arnold.shallow-kfo-equals-deep"))
     th = res["theory"]
     finals = {}
     for key, p in res["methods"].items():
@@ -262,11 +264,12 @@ def checks(res, cfg):
         m, se = crossed_table_mean_se(p["final"])
         finals[key] = p["final"]
         out.append(close_se(f"{label}: final loss = closed-form floor of its class ({FLOOR_LABELS[cls]})",
-                            th[f"loss_{cls}"], m, se))
+                            th[f"loss_{cls}"], m, se, claim="arnold.metaopt-reach-floors"))
     for better, worse in (("kfo", "meta-sgd"), ("meta-sgd", "maml"), ("deep", "maml")):
         if better in finals and worse in finals:
             m, se = crossed_table_mean_se(finals[better] - finals[worse])  # paired: same test set
-            out.append(below(f"{better} ends below {worse} (paired difference)", 0.0, m, se))
+            claim = "arnold.deep-escapes-floor" if better == "deep" else "arnold.metaopt-reach-floors"
+            out.append(below(f"{better} ends below {worse} (paired difference)", 0.0, m, se, claim=claim))
     return out
 
 

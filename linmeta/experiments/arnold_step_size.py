@@ -155,17 +155,17 @@ def checks(res, cfg):
         iso = r["eig"].mean(axis=2)  # (n_ckpt, runs)
         m, se = mean_se(iso[-1])
         out.append(close_se(f"L={L}: final effective step (mean eigenvalue of alpha*P) = optimal shallow step",
-                            a_opt, m, se))
+                            a_opt, m, se, claim="arnold.effective-step-grows"))
         out.append(below(f"L={L}: initial effective step is below the optimal one", a_opt, iso[0].mean(),
-                         mean_se(iso[0])[1]))
+                         mean_se(iso[0])[1], claim="arnold.effective-step-grows"))
         g, gse = mean_se(iso[-1] - iso[0])
-        out.append(above(f"L={L}: effective step grew during meta-training (final - initial)", 0.0, g, gse))
+        out.append(above(f"L={L}: effective step grew during meta-training (final - initial)", 0.0, g, gse, claim="arnold.effective-step-grows"))
         u, use = mean_se(np.log(r["upper"][-1] / r["upper"][0]))
         share = cfg["alpha"] * r["upper"][-1] / iso[-1]
-        # research-note prediction P11 [D], not paper text: reported as a claim, not a check
+        # a derived prediction (arnold.upper-norms-grow), not paper text: reported as a claim, not a check
         out.append(as_finding(above(f"L={L}: upper-layer norm ||W_L..W_2||^2 grew (log ratio final/initial; share "
                                     f"of the final step it carries, per seed: {', '.join(f'{x:.2f}' for x in share)})",
-                                    0.0, u, use)))
+                                    0.0, u, use), claim="arnold.upper-norms-grow"))
     return out
 
 

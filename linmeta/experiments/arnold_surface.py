@@ -216,38 +216,41 @@ def checks(res, cfg):
     out = []
     eng, cf = res["check_engine"], res["check_closed"]
     err = np.max(np.abs(eng - cf) / np.maximum(np.abs(cf), 1e-300 + 1e-12 * np.max(np.abs(cf))))
-    out.append(small("deep surface: closed form = engine meta-loss (Gauss-Hermite), max rel err", err, 1e-10))
+    out.append(small("deep surface: closed form = engine meta-loss (Gauss-Hermite), max rel err", err, 1e-10,
+                     claim="arnold.scalar-surface"))
     err = np.max(np.abs(res["shallow_check_engine"] - res["shallow_check_closed"]) / res["shallow_check_closed"])
-    out.append(small("shallow curve: closed form = engine meta-loss (Gauss-Hermite), max rel err", err, 1e-10))
+    out.append(small("shallow curve: closed form = engine meta-loss (Gauss-Hermite), max rel err", err, 1e-10,
+                     claim="arnold.scalar-surface"))
     L = res["deep_loss"]
     out.append(holds("every deep trajectory decreases the meta-loss (final < initial)", bool(np.all(L[-1] < L[0])),
-                     value=float(np.max(L[-1] / L[0])), reference=1.0, tolerance="max final/initial < 1"))
+                     value=float(np.max(L[-1] / L[0])), reference=1.0, tolerance="max final/initial < 1", claim="arnold.scalar-adapts-in-one-step"))
     # the exact minimum is 0 and SGD's gradient noise vanishes there (interpolation): linear convergence
     # convergence tolerances: the exact minimum is 0 and SGD's gradient noise vanishes there (interpolation),
     # so convergence is linear; "converged" = loss down by 1e-6 and parameters within 1e-3 (relative)
     out.append(small("deep trajectories reach the exact minimum 0 (max final/initial meta-loss)",
-                     float(np.max(L[-1] / L[0])), 1e-6))
+                     float(np.max(L[-1] / L[0])), 1e-6, claim="arnold.scalar-adapts-in-one-step"))
     end = res["deep_path"][-1]  # (runs, 2)
     dist = np.min(np.linalg.norm(end[:, None, :] - res["minima"][None], axis=2), axis=1)
     out.append(small("deep trajectories end at a predicted minimiser (max distance / r*)",
-                     float(np.max(dist) * np.sqrt(cfg["alpha"] * cfg["rho"])), 1e-3))
+                     float(np.max(dist) * np.sqrt(cfg["alpha"] * cfg["rho"])), 1e-3, claim="arnold.scalar-adapts-in-one-step"))
     eff = depth.scalar_effective_step(end[:, 0], end[:, 1], cfg["alpha"]) * cfg["rho"]
     out.append(small("deep effective step alpha*rho*(w1^2+w2^2) = 1 at the end (max |diff|)",
-                     float(np.max(np.abs(eff - 1.0))), 1e-3))
+                     float(np.max(np.abs(eff - 1.0))), 1e-3, claim="arnold.scalar-adapts-in-one-step"))
     landed = res["arrows_deep_end"].prod(axis=1)
     out.append(small("deep: one inner step from the learned init lands on w* (max |w1'w2' - w*| / s)",
-                     float(np.max(np.abs(landed - res["arrow_tasks"])) / cfg["s"]), 1e-3))
+                     float(np.max(np.abs(landed - res["arrow_tasks"])) / cfg["s"]), 1e-3, claim="arnold.scalar-adapts-in-one-step"))
     ws_end = res["shallow_path"][-1, :, 0]
     m, se = mean_and_se(ws_end)
-    out.append(close_se("shallow ends at E[w*] = 0 (mean over runs)", 0.0, m, se))
+    out.append(close_se("shallow ends at E[w*] = 0 (mean over runs)", 0.0, m, se, claim="arnold.shallow-floor"))
     w0 = res["shallow_path"][-1, 0, 0]
     expect = w0 - cfg["alpha"] * cfg["rho"] * (w0 - res["arrow_tasks"])  # its step is alpha, whatever w is
     err = np.max(np.abs(expect - res["arrows_shallow_end"][:, 0])) / np.max(np.abs(expect))
     out.append(small("shallow: one inner step moves only alpha*rho of the way to w* (engine vs closed form)", err,
-                     1e-10))
+                     1e-10, claim="arnold.scalar-adapts-in-one-step"))
     out.append(holds("deep final meta-loss < shallow floor 1/2 rho (1 - alpha rho)^2 s^2",
                      bool(res["floor_shallow"] > np.max(res["deep_loss"][-1])), value=float(np.max(res["deep_loss"][-1])),
-                     reference=res["floor_shallow"], tolerance="deep final < shallow floor"))
+                     reference=res["floor_shallow"], tolerance="deep final < shallow floor",
+                     claim="arnold.deep-escapes-floor"))
     return out
 
 

@@ -247,27 +247,30 @@ def _consistent(opt):
 
 
 def checks(res, cfg):
+    from dataclasses import replace
+
     out = []
     for regime, (pa, pb) in (("over", "ab"), ("under", "cd")):
         r = res[regime]
         at, ar = np.asarray(r["alpha_t"]), np.asarray(r["alpha_r"])
         it0, ir0 = _index(at, cfg["alpha_t_fixed"]), _index(ar, cfg["alpha_r_fixed"])
         th = np.asarray(r["theory"]["corrected"])
-        out.append(_worst(f"{regime}: panel {pa}, test loss vs alpha_r: closed form = simulation",
-                          th[it0], r["loss_mean"][it0], r["loss_se"][it0]))
-        out.append(_worst(f"{regime}: panel {pb}, test loss vs alpha_t: closed form = simulation",
-                          th[:, ir0], r["loss_mean"][:, ir0], r["loss_se"][:, ir0]))
+        out.append(replace(_worst(f"{regime}: panel {pa}, test loss vs alpha_r: closed form = simulation",
+                                  th[it0], r["loss_mean"][it0], r["loss_se"][it0]), claim="bernacchia.test-loss-closed-form"))
+        out.append(replace(_worst(f"{regime}: panel {pb}, test loss vs alpha_t: closed form = simulation",
+                                  th[:, ir0], r["loss_mean"][:, ir0], r["loss_se"][:, ir0]), claim="bernacchia.test-loss-closed-form"))
         e = res["engine"][regime]
         for k in ("a0", "a1"):
             out.append(small(f"{regime}: engine MAML meta-gradient vanishes at the simulated LS solution "
-                             f"(alpha_t={e[k]['alpha']:.3f}; |g(w_hat)|/|g(0)|, worst run)", e[k]["grad_rel"], 1e-10))
+                             f"(alpha_t={e[k]['alpha']:.3f}; |g(w_hat)|/|g(0)|, worst run)", e[k]["grad_rel"], 1e-10,
+                             claim="bernacchia.exact-maml-solution"))
             if regime == "under":  # (at an interpolating solution every query residual, hence any gradient, is 0)
                 out.append(holds(f"under: the first-order (FO-MAML) gradient does not vanish there "
                                  f"(alpha_t={e[k]['alpha']:.3f}; min |g_FO|/|g(0)| = {e[k]['fo_grad_rel']:.3g})",
-                                 e[k]["fo_grad_rel"] > 1e-3, e[k]["fo_grad_rel"], 1e-3, "> 1e-3"))
+                                 e[k]["fo_grad_rel"] > 1e-3, e[k]["fo_grad_rel"], 1e-3, "> 1e-3", claim="bernacchia.exact-maml-solution"))
         if regime == "over":
             out.append(small("over: the min-norm solution interpolates (engine meta-loss at w_hat / at 0, worst run)",
-                             e["a0"]["value_rel"], 1e-10))
+                             e["a0"]["value_rel"], 1e-10, claim="bernacchia.exact-maml-solution"))
     # the paper's claims
     for regime in REGIMES:
         r = res[regime]
@@ -275,33 +278,33 @@ def checks(res, cfg):
         out.append(finding(f"{regime}: the optimal training rate is negative: closed-form alpha_t* = {r['alpha_t_star']:.3f}; "
                            f"simulated L(alpha_t*) - L(0) = {pt['mean']:.4g} +- {pt['se']:.2g}",
                            r["alpha_t_star"] < 0 and pt["mean"] + 4 * pt["se"] < 0,
-                           r["alpha_t_star"], 0.0, "alpha_t* < 0 and L(alpha_t*) < L(0) by 4 SE"))
+                           r["alpha_t_star"], 0.0, "alpha_t* < 0 and L(alpha_t*) < L(0) by 4 SE", claim="bernacchia.negative-training-rate"))
         out.append(finding(f"{regime}: the optimal adaptation rate is positive: closed-form alpha_r* = {r['alpha_r_star']:.3f}; "
                            f"simulated L(alpha_r*) - L(0) = {pr['mean']:.4g} +- {pr['se']:.2g}",
                            r["alpha_r_star"] > 0 and pr["mean"] + 4 * pr["se"] < 0,
-                           r["alpha_r_star"], 0.0, "alpha_r* > 0 and L(alpha_r*) < L(0) by 4 SE"))
+                           r["alpha_r_star"], 0.0, "alpha_r* > 0 and L(alpha_r*) < L(0) by 4 SE", claim="bernacchia.positive-adaptation-rate"))
         for label, o in r["opt"].items():
             out.append(as_finding(close_se(
                 f"{regime} {label} (m n_v = {o['N']}): simulated minimiser of B = closed-form alpha_t*",
-                o["theory"], o["sim"], o["se"])))
+                o["theory"], o["sim"], o["se"]), claim="bernacchia.optimal-training-rate"))
     o = res["over"]["opt"]
     th = np.array([v["theory"] for v in o.values()])
     mean, zmax = _consistent(o)
     out.append(finding(f"over: alpha_t* does not depend on sigma, nu, m, n_v: closed form {th.min():.4f}..{th.max():.4f} "
                        f"over {len(th)} variants; simulated minimisers agree with their weighted mean {mean:.3f} "
                        f"(max |z| = {zmax:.2f})", bool(np.ptp(th) <= 1e-12 * abs(th[0]) and zmax <= 4.0),
-                       zmax, 4.0, "closed form constant; every simulated alpha_t* within 4 SE of the common mean"))
+                       zmax, 4.0, "closed form constant; every simulated alpha_t* within 4 SE of the common mean", claim="bernacchia.training-rate-dependence"))
     u = res["under"]["opt"]
     thu = {k: v["theory"] for k, v in u.items()}
     out.append(finding("under: alpha_t* < 0 in every variant (closed form, and simulation by 4 SE): "
                        + ", ".join(f"{k} {v:.3f}" for k, v in thu.items()),
                        bool(all(v < 0 for v in thu.values()) and all(x["sim"] + 4 * x["se"] < 0 for x in u.values())),
-                       max(thu.values()), 0.0, "alpha_t* < 0"))
+                       max(thu.values()), 0.0, "alpha_t* < 0", claim="bernacchia.negative-training-rate"))
     mean, zmax = _consistent(u)
     out.append(finding(f"under: alpha_t* depends on nu/sigma, m and n_v (closed form range {min(thu.values()):.3f}.."
                        f"{max(thu.values()):.3f}); the simulated minimisers differ from their common mean {mean:.3f} "
                        f"by up to {zmax:.2f} SE", bool(np.ptp(list(thu.values())) > 0 and zmax > 4.0), zmax, 4.0,
-                       "closed form varies; simulated minimisers not all within 4 SE of one value"))
+                       "closed form varies; simulated minimisers not all within 4 SE of one value", claim="bernacchia.training-rate-dependence"))
     return out
 
 

@@ -305,6 +305,8 @@ def _worst(name, panel):
 
 
 def checks(res, cfg):
+    from dataclasses import replace
+
     out, cur = [], res["curves"]
     nD, nr, nR = len(cfg["distances"]), len(cfg["ratios"]), len(cfg["radii_easy"])
     # agreement of closed form and simulation, every panel
@@ -312,117 +314,135 @@ def checks(res, cfg):
                         ("B_small", "B (tiny and peak rho_H/rho_E)"), ("C", "C (m/d)"), ("D", "D (R_E)"),
                         ("E", "E (k, population)"), ("E_same", "E (k, m-shot, one batch)"),
                         ("E_fresh", "E (k, m-shot, fresh batches)")):
-        out.append(_worst(name, res[panel]))
+        out.append(replace(_worst(name, res[panel]), claim="collins-landscape.gain-closed-form"))
     A = res["A"]
     zE = np.abs(A["e_maml_mc"] - A["e_maml"]) / A["e_maml_se"]
     i = int(np.argmax(zE))
     out.append(close_se(f"A: E_MAML MC vs closed form (worst of {zE.size})", A["e_maml"][i], A["e_maml_mc"][i],
-                        A["e_maml_se"][i]))
+                        A["e_maml_se"][i], claim="collins-landscape.gain-closed-form"))
 
-    # P2: no hardness discrepancy / D = 0 give gain exactly 1
-    out.append(small("P2 formula: max |gain - 1| with rho_H = rho_E (D, m, k grid)",
-                     np.max(np.abs(cur["equal_hardness_gain"] - 1.0)), 1e-12))
-    out.append(small("P2 formula: max |gain - 1| with D = 0 (rho, m, k grid)",
-                     np.max(np.abs(cur["zero_distance_gain"] - 1.0)), 1e-12))
+    # no hardness discrepancy / D = 0 give gain exactly 1
+    c = "collins-landscape.no-gain-without-discrepancy"
+    out.append(small(f"{c} formula: max |gain - 1| with rho_H = rho_E (D, m, k grid)",
+                     np.max(np.abs(cur["equal_hardness_gain"] - 1.0)), 1e-12, claim=c))
+    out.append(small(f"{c} formula: max |gain - 1| with D = 0 (rho, m, k grid)",
+                     np.max(np.abs(cur["zero_distance_gain"] - 1.0)), 1e-12, claim=c))
     g, se = res["grad"]["value"], res["grad"]["se"]
-    out.append(close_se("P2 MC: E[MAML meta-gradient] at w_NAL = 0 when rho_H = rho_E (m-shot)", 0.0, g[0], se[0]))
-    out.append(close_se("P2 MC: E[MAML meta-gradient] at w_NAL = 0 when D = 0 (m-shot)", 0.0, g[1], se[1]))
-    out.append(above("P2 MC contrast: |E[meta-gradient]| at w_NAL > 0 when rho_H < rho_E", 0.0, abs(g[2]), se[2]))
+    out.append(close_se(f"{c} MC: E[MAML meta-gradient] at w_NAL = 0 when rho_H = rho_E (m-shot)", 0.0, g[0], se[0],
+                        claim=c))
+    out.append(close_se(f"{c} MC: E[MAML meta-gradient] at w_NAL = 0 when D = 0 (m-shot)", 0.0, g[1], se[1], claim=c))
+    out.append(above(f"{c} MC contrast: |E[meta-gradient]| at w_NAL > 0 when rho_H < rho_E", 0.0, abs(g[2]), se[2],
+                      claim=c))
 
-    # P3: the bound
+    # the bound
+    c = "collins-landscape.gain-bound"
     rnd = res["random"]
     viol = rnd["gain"] - rnd["bound"]
-    out.append(holds(f"P3 formula: gain <= bound in all {viol.size} random instances (max gain - bound)",
-                     bool(np.all(viol <= 1e-12 * rnd["bound"])), float(viol.max()), 0.0, "<= 0"))
-    out.append(holds("P3 formula: bound condition q_E <= s_E(2 - s_E) holds in every instance",
-                     bool(np.all(rnd["applies"])), float(np.mean(rnd["applies"])), 1.0, "all"))
+    out.append(holds(f"{c} formula: gain <= bound in all {viol.size} random instances (max gain - bound)",
+                     bool(np.all(viol <= 1e-12 * rnd["bound"])), float(viol.max()), 0.0, "<= 0", claim=c))
+    out.append(holds(f"{c} formula: bound condition q_E <= s_E(2 - s_E) holds in every instance",
+                     bool(np.all(rnd["applies"])), float(np.mean(rnd["applies"])), 1.0, "all", claim=c))
     zb = _z(A["gain_mc"] - A["bound"], A["gain_se"])
     fin = np.isfinite(A["bound"])
-    out.append(holds("P3 MC: no MC gain significantly above its bound (max z)", bool(np.all(zb[fin] <= 4.0)),
-                     float(np.max(zb[fin])), 4.0, "z <= 4"))
-    # P4: attained when alpha rho_E = 1 (population)
+    out.append(holds(f"{c} MC: no MC gain significantly above its bound (max z)", bool(np.all(zb[fin] <= 4.0)),
+                     float(np.max(zb[fin])), 4.0, "z <= 4", claim=c))
+    # attained when alpha rho_E = 1 (population)
+    c = "collins-landscape.bound-attained"
     B, B1 = res["B"], res["B1"]
     rel = np.max(np.abs(B1["gain"] - B1["bound"]) / B1["bound"])
-    out.append(small("P4 formula: gain = bound when alpha*rho_E = 1 (max rel. diff over ratios)", rel, 1e-12))
+    out.append(small(f"{c} formula: gain = bound when alpha*rho_E = 1 (max rel. diff over ratios)", rel, 1e-12, claim=c))
     j = int(np.argmax(np.abs(_z(B1["gain_mc"] - B1["bound"], B1["gain_se"]))))
-    out.append(close_se("P4 MC: gain = bound when alpha*rho_E = 1 (worst ratio)", B1["bound"][j], B1["gain_mc"][j],
-                        B1["gain_se"][j]))
-    # P5: monotone in D and saturating; decreasing in R_H; decreasing as rho_H -> rho_E
+    out.append(close_se(f"{c} MC: gain = bound when alpha*rho_E = 1 (worst ratio)", B1["bound"][j], B1["gain_mc"][j],
+                        B1["gain_se"][j], claim=c))
+    # monotone in D and saturating; decreasing in R_H; decreasing as rho_H -> rho_E
+    c, c_peak = "collins-landscape.gain-monotone", "collins-landscape.gain-peaks-in-hardness"
     Dg = cur["A"][[i for i, r in enumerate(cfg["ratios"]) if r < 1]]
-    out.append(holds("P5 formula: gain strictly increasing in D (rho_H < rho_E)", bool(np.all(np.diff(Dg[:, 1:], axis=1) > 0)),
-                     float(np.min(np.diff(Dg[:, 1:], axis=1))), 0.0, "min diff > 0"))
-    out.append(small("P5 formula: gain at D = 1e4 R_H equals the D -> inf limit (max rel. diff)",
-                     np.max(np.abs(cur["A_far"] / cur["A_limit"] - 1.0)), 1e-6))
-    out.append(holds("P5 formula: gain strictly decreasing in R_H", bool(np.all(np.diff(cur["B_radius"]) < 0)),
-                     float(np.max(np.diff(cur["B_radius"]))), 0.0, "max diff < 0"))
+    out.append(holds(f"{c} formula: gain strictly increasing in D (rho_H < rho_E)",
+                     bool(np.all(np.diff(Dg[:, 1:], axis=1) > 0)), float(np.min(np.diff(Dg[:, 1:], axis=1))), 0.0,
+                     "min diff > 0", claim=c))
+    out.append(small(f"{c} formula: gain at D = 1e4 R_H equals the D -> inf limit (max rel. diff)",
+                     np.max(np.abs(cur["A_far"] / cur["A_limit"] - 1.0)), 1e-6, claim=c))
+    out.append(holds(f"{c} formula: gain strictly decreasing in R_H", bool(np.all(np.diff(cur["B_radius"]) < 0)),
+                     float(np.max(np.diff(cur["B_radius"]))), 0.0, "max diff < 0", claim=c))
     gB, rB, rp = cur["B"]["rho_e_0"], cur["ratio"], cur["peak_ratio"]
     dec, inc = np.diff(gB[rB >= rp]), np.diff(gB[rB <= rp])
-    out.append(holds(f"P5 formula: gain decreasing in rho_H/rho_E from its peak r*={rp:.3g} up to 1 (alpha rho_E < 1)",
-                     bool(np.all(dec < 0)), float(np.max(dec)), 0.0, "max diff < 0"))
-    out.append(holds(f"P5 finding (formula): gain is NOT monotone: it rises on [{SMALL_RATIO:g}, r*] (hard tasks with "
+    out.append(holds(f"{c} formula: gain decreasing in rho_H/rho_E from its peak r*={rp:.3g} up to 1 (alpha rho_E < 1)",
+                     bool(np.all(dec < 0)), float(np.max(dec)), 0.0, "max diff < 0", claim=c))
+    out.append(holds(f"{c_peak} finding (formula): gain is NOT monotone: it rises on [{SMALL_RATIO:g}, r*] (hard tasks with "
                      "vanishing curvature contribute little excess risk)", bool(np.all(inc > 0)), float(np.min(inc)), 0.0,
-                     "min diff > 0"))
+                     "min diff > 0", claim=c_peak))
     Bs = res["B_small"]
-    out.append(above(f"P5 finding (MC): gain(ratio r*={rp:.3g}) - gain(ratio {SMALL_RATIO:g}) > 0", 0.0,
-                     Bs["gain_mc"][1] - Bs["gain_mc"][0], np.hypot(Bs["gain_se"][0], Bs["gain_se"][1])))
+    out.append(above(f"{c_peak} finding (MC): gain(ratio r*={rp:.3g}) - gain(ratio {SMALL_RATIO:g}) > 0", 0.0,
+                     Bs["gain_mc"][1] - Bs["gain_mc"][0], np.hypot(Bs["gain_se"][0], Bs["gain_se"][1]), claim=c_peak))
     j0 = 1 if nD > 2 else 0  # the smallest positive distance when there is one
     lo, hi = A["gain_mc"][j0], A["gain_mc"][nD - 1]
     se = np.hypot(A["gain_se"][j0], A["gain_se"][nD - 1])
-    out.append(above(f"P5 MC: gain(D/R_H={cfg['distances'][-1]:g}) - gain(D/R_H={cfg['distances'][j0]:g}) > 0 "
-                     f"(rho_H/rho_E={cfg['ratios'][0]:g})", 0.0, hi - lo, se))
+    # the headline claim, by simulation: the gain needs distant, packed hard tasks and a hardness discrepancy
+    c = "collins-landscape.gain-needs-hardness-and-packing"
+    out.append(above(f"{c} MC: gain(D/R_H={cfg['distances'][-1]:g}) - gain(D/R_H={cfg['distances'][j0]:g}) > 0 "
+                     f"(rho_H/rho_E={cfg['ratios'][0]:g})", 0.0, hi - lo, se, claim=c))
     lo, hi = B["gain_mc"][nr - 1], B["gain_mc"][0]
-    out.append(above(f"P5 MC: gain(ratio {cfg['ratios'][0]:g}) - gain(ratio {cfg['ratios'][-1]:g}) > 0", 0.0, hi - lo,
-                     np.hypot(B["gain_se"][0], B["gain_se"][nr - 1])))
-    # P6: collapse at m <~ d
+    out.append(above(f"{c} MC: gain(ratio {cfg['ratios'][0]:g}) - gain(ratio {cfg['ratios'][-1]:g}) > 0", 0.0, hi - lo,
+                     np.hypot(B["gain_se"][0], B["gain_se"][nr - 1]), claim=c))
+    # collapse at m <~ d; non-monotone below the coincidence point
+    c, c_non = "collins-landscape.gain-collapses-few-shots", "collins-landscape.gain-nonmonotone-in-shots"
     Cp, pop = res["C"], cur["C_pop"]
     shots = np.array(cfg["Ks"])
     jd = int(np.argmin(np.abs(shots - cfg["d"])))
     half = 1.0 + 0.5 * (pop - 1.0)
-    out.append(below(f"P6 formula: gain at K={shots[jd]} (d={cfg['d']}) below 1 + (pop. gain - 1)/2", half,
-                     Cp["gain"][jd], 0.0))
-    out.append(below(f"P6 MC: gain at K={shots[jd]} below 1 + (pop. gain - 1)/2", half, Cp["gain_mc"][jd], Cp["gain_se"][jd]))
+    out.append(below(f"{c} formula: gain at K={shots[jd]} (d={cfg['d']}) below 1 + (pop. gain - 1)/2", half,
+                     Cp["gain"][jd], 0.0, claim=c))
+    out.append(below(f"{c} MC: gain at K={shots[jd]} below 1 + (pop. gain - 1)/2", half, Cp["gain_mc"][jd],
+                     Cp["gain_se"][jd], claim=c))
     ms = cur["m_star"]
     big, tiny = cur["m"] >= ms, cur["m"] <= ms
-    out.append(holds(f"P6 formula: gain increasing in m for m >= m* = {ms:.3g} (where w_MAML = w_NAL)",
-                     bool(np.all(np.diff(cur["C"][big]) > 0)), float(np.min(np.diff(cur["C"][big]))), 0.0, "min diff > 0"))
-    out.append(holds(f"P6 formula: non-monotone below m* (alpha overshoots): gain decreasing in m for m <= {ms:.3g}",
+    out.append(holds(f"{c} formula: gain increasing in m for m >= m* = {ms:.3g} (where w_MAML = w_NAL)",
+                     bool(np.all(np.diff(cur["C"][big]) > 0)), float(np.min(np.diff(cur["C"][big]))), 0.0, "min diff > 0",
+                     claim=c))
+    out.append(holds(f"{c_non} formula: non-monotone below m* (alpha overshoots): gain decreasing in m for m <= {ms:.3g}",
                      bool(np.all(np.diff(cur["C"][tiny]) < 0)), float(np.max(np.diff(cur["C"][tiny]))), 0.0,
-                     "max diff < 0"))
+                     "max diff < 0", claim=c_non))
     if shots[0] < ms and jd > 0:
-        out.append(above(f"P6 MC: non-monotone: gain(K={shots[0]}) - gain(K={shots[jd]}) > 0", 0.0,
-                         Cp["gain_mc"][0] - Cp["gain_mc"][jd], np.hypot(Cp["gain_se"][0], Cp["gain_se"][jd])))
-    out.append(above(f"P6 MC: gain(K={shots[-1]}) - gain(K={shots[jd]}) > 0", 0.0,
-                     Cp["gain_mc"][-1] - Cp["gain_mc"][jd], np.hypot(Cp["gain_se"][-1], Cp["gain_se"][jd])))
-    # P7: the gain grows with k toward the bound (population)
+        out.append(above(f"{c_non} MC: non-monotone: gain(K={shots[0]}) - gain(K={shots[jd]}) > 0", 0.0,
+                         Cp["gain_mc"][0] - Cp["gain_mc"][jd], np.hypot(Cp["gain_se"][0], Cp["gain_se"][jd]), claim=c_non))
+    out.append(above(f"{c} MC: gain(K={shots[-1]}) - gain(K={shots[jd]}) > 0", 0.0,
+                     Cp["gain_mc"][-1] - Cp["gain_mc"][jd], np.hypot(Cp["gain_se"][-1], Cp["gain_se"][jd]), claim=c))
+    # the gain grows with k toward the bound (population)
+    c, c_fresh = "collins-landscape.gain-grows-with-steps", "collins-landscape.gain-peaks-in-steps"
     Ep = cur["E_pop"]
-    out.append(holds("P7 formula: gain strictly increasing in k (population)", bool(np.all(np.diff(Ep) > 0)),
-                     float(np.min(np.diff(Ep))), 0.0, "min diff > 0"))
-    out.append(small("P7 formula: gain -> bound as k -> inf (rel. gap at k = 200)",
-                     abs(cur["E_bound"] - cur["E_k_large"]) / cur["E_bound"], 1e-6))
+    out.append(holds(f"{c} formula: gain strictly increasing in k (population)", bool(np.all(np.diff(Ep) > 0)),
+                     float(np.min(np.diff(Ep))), 0.0, "min diff > 0", claim=c))
+    out.append(small(f"{c} formula: gain -> bound as k -> inf (rel. gap at k = 200)",
+                     abs(cur["E_bound"] - cur["E_k_large"]) / cur["E_bound"], 1e-6, claim=c))
     E = res["E"]
-    out.append(above(f"P7 MC: gain(k={cfg['steps'][-1]}) - gain(k={cfg['steps'][0]}) > 0", 0.0,
-                     E["gain_mc"][-1] - E["gain_mc"][0], np.hypot(E["gain_se"][-1], E["gain_se"][0])))
+    out.append(above(f"{c} MC: gain(k={cfg['steps'][-1]}) - gain(k={cfg['steps'][0]}) > 0", 0.0,
+                     E["gain_mc"][-1] - E["gain_mc"][0], np.hypot(E["gain_se"][-1], E["gain_se"][0]), claim=c))
     # with an m-sample gradient per step the noise accumulates: the gain need not keep growing with k
     Ef, kf = cur["E_fresh"], int(np.argmax(cur["E_fresh"]))
-    out.append(holds(f"P7 finding (formula): with K={cfg['K_steps']} fresh batches the gain peaks at k={cur['k'][kf]} "
+    out.append(holds(f"{c_fresh} finding (formula): with K={cfg['K_steps']} fresh batches the gain peaks at k={cur['k'][kf]} "
                      f"then falls (at k={cur['k'][-1]}: {Ef[-1]:.3g})", bool(kf < Ef.size - 1), float(Ef[kf]),
-                     float(Ef[-1]), "peak before the last k"))
+                     float(Ef[-1]), "peak before the last k", claim=c_fresh))
     Fm = res["E_fresh"]
     j = int(np.argmax(Fm["gain"]))  # the closed-form peak among the simulated k
     if j < len(cfg["steps"]) - 1:
-        out.append(above(f"P7 finding (MC): gain(k={cfg['steps'][j]}) - gain(k={cfg['steps'][-1]}) > 0 (K={cfg['K_steps']}, fresh)",
-                         0.0, Fm["gain_mc"][j] - Fm["gain_mc"][-1], np.hypot(Fm["gain_se"][j], Fm["gain_se"][-1])))
-    # P8: R_E has no effect when alpha rho_E = 1 and lowers the gain otherwise
+        out.append(above(f"{c_fresh} finding (MC): gain(k={cfg['steps'][j]}) - gain(k={cfg['steps'][-1]}) > 0 (K={cfg['K_steps']}, fresh)",
+                         0.0, Fm["gain_mc"][j] - Fm["gain_mc"][-1], np.hypot(Fm["gain_se"][j], Fm["gain_se"][-1]),
+                         claim=c_fresh))
+    # R_E has no effect when alpha rho_E = 1 and lowers the gain otherwise
+    c = "collins-landscape.easy-spread"
     Dd = cur["D_panel"]["rho_e_0"]
-    out.append(small("P8 formula: max rel. spread of gain over R_E when alpha*rho_E = 1", np.ptp(Dd) / Dd.mean(), 1e-12))
-    out.append(holds("P8 formula: gain strictly decreasing in R_E when alpha*rho_E < 1",
+    out.append(small(f"{c} formula: max rel. spread of gain over R_E when alpha*rho_E = 1", np.ptp(Dd) / Dd.mean(),
+                     1e-12, claim=c))
+    out.append(holds(f"{c} formula: gain strictly decreasing in R_E when alpha*rho_E < 1",
                      bool(np.all(np.diff(cur["D_panel"]["rho_e_1"]) < 0)), float(np.max(np.diff(cur["D_panel"]["rho_e_1"]))),
-                     0.0, "max diff < 0"))
+                     0.0, "max diff < 0", claim=c))
     Dm = res["D"]
-    out.append(close_se(f"P8 MC: gain(R_E={cfg['radii_easy'][-1]:g}) - gain(R_E={cfg['radii_easy'][0]:g}) = 0 (alpha rho_E = 1)",
-                        0.0, Dm["gain_mc"][nR - 1] - Dm["gain_mc"][0], np.hypot(Dm["gain_se"][nR - 1], Dm["gain_se"][0])))
-    out.append(above(f"P8 MC: gain(R_E={cfg['radii_easy'][0]:g}) - gain(R_E={cfg['radii_easy'][-1]:g}) > 0 (alpha rho_E < 1)",
-                     0.0, Dm["gain_mc"][nR] - Dm["gain_mc"][2 * nR - 1], np.hypot(Dm["gain_se"][nR], Dm["gain_se"][2 * nR - 1])))
+    out.append(close_se(f"{c} MC: gain(R_E={cfg['radii_easy'][-1]:g}) - gain(R_E={cfg['radii_easy'][0]:g}) = 0 (alpha rho_E = 1)",
+                        0.0, Dm["gain_mc"][nR - 1] - Dm["gain_mc"][0], np.hypot(Dm["gain_se"][nR - 1], Dm["gain_se"][0]),
+                        claim=c))
+    out.append(above(f"{c} MC: gain(R_E={cfg['radii_easy'][0]:g}) - gain(R_E={cfg['radii_easy'][-1]:g}) > 0 (alpha rho_E < 1)",
+                     0.0, Dm["gain_mc"][nR] - Dm["gain_mc"][2 * nR - 1], np.hypot(Dm["gain_se"][nR], Dm["gain_se"][2 * nR - 1]),
+                     claim=c))
     return out
 
 

@@ -179,29 +179,32 @@ def checks(res, cfg):
         g, se = res["grad_mean"][i], res["grad_se"][i]
         j = int(np.argmax(np.abs(g) / se))
         if r == p or str(p).startswith("mean"):
-            out.append(close_se(f"MC: E[{r} meta-gradient] = 0 at closed-form {p} (worst coord)", 0.0, g[j], se[j]))
+            out.append(close_se(f"MC: E[{r} meta-gradient] = 0 at closed-form {p} (worst coord)", 0.0, g[j], se[j],
+                                claim="collins-landscape.optima-closed-form"))
         else:
-            out.append(above(f"MC contrast: |E[{r} meta-gradient]| > 0 at {p} (largest coord)", 0.0, abs(g[j]), se[j]))
+            out.append(above(f"MC contrast: |E[{r} meta-gradient]| > 0 at {p} (largest coord)", 0.0, abs(g[j]), se[j],
+                             claim="collins-landscape.optima-closed-form"))
     for i, k in enumerate(cfg["steps"]):
         for j, name in enumerate(("NAL", "MAML", "FO-MAML")):
             out.append(close_se(f"MC: expected excess risk after k={k} steps from w_{name}", res["excess_theory"][i, j],
-                                res["excess_mc"][i, j], res["excess_se"][i, j]))
+                                res["excess_mc"][i, j], res["excess_se"][i, j], claim="collins-landscape.optima-closed-form"))
         th = res["excess_theory"][i, 0] - res["excess_theory"][i, 1]
         out.append(close_se(f"MC: E(w_NAL) - E(w_MAML) after k={k} steps (paired)", th, res["gain_diff"][i],
-                            res["gain_diff_se"][i]))
+                            res["gain_diff_se"][i], claim="collins-landscape.gain-closed-form"))
         out.append(above(f"MC: gain (k={k}) > 1, i.e. E(w_NAL) - E(w_MAML) > 0 (paired)", 0.0, res["gain_diff"][i],
-                         res["gain_diff_se"][i]))
+                         res["gain_diff_se"][i], claim="collins-landscape.maml-near-hard-tasks"))
     sh = res["shared"]
     scale = np.linalg.norm(sh["mean"])
-    out.append(small("P2 formula: identical Σ for all tasks: |w_MAML - E[w*]| / |E[w*]|",
-                     np.linalg.norm(sh["maml"] - sh["mean"]) / scale, 1e-10))
-    out.append(small("P2 formula: identical Σ: |w_NAL - E[w*]| / |E[w*]|", np.linalg.norm(sh["nal"] - sh["mean"]) / scale,
-                     1e-10))
-    out.append(small("P2 formula: identical Σ: |w_FO-MAML(k=2) - E[w*]| / |E[w*]|",
-                     np.linalg.norm(sh["fo"] - sh["mean"]) / scale, 1e-10))
+    c = "collins-landscape.no-gain-without-discrepancy"
+    out.append(small(f"{c} formula: identical Σ for all tasks: |w_MAML - E[w*]| / |E[w*]|",
+                     np.linalg.norm(sh["maml"] - sh["mean"]) / scale, 1e-10, claim=c))
+    out.append(small(f"{c} formula: identical Σ: |w_NAL - E[w*]| / |E[w*]|",
+                     np.linalg.norm(sh["nal"] - sh["mean"]) / scale, 1e-10, claim=c))
+    out.append(small(f"{c} formula: identical Σ: |w_FO-MAML(k=2) - E[w*]| / |E[w*]|",
+                     np.linalg.norm(sh["fo"] - sh["mean"]) / scale, 1e-10, claim=c))
     o = res["optima"]  # the hard centre is the origin
     out.append(above("formula: w_MAML (k=1) nearer the hard centre than w_NAL: |w_NAL - w_H| - |w_MAML - w_H|", 0.0,
-                     np.linalg.norm(o["nal"]) - np.linalg.norm(o["maml_k1"]), 0.0))
+                     np.linalg.norm(o["nal"]) - np.linalg.norm(o["maml_k1"]), 0.0, claim="collins-landscape.maml-near-hard-tasks"))
     return out
 
 

@@ -195,7 +195,7 @@ def checks(res, cfg):
         s = res["sim"][method]
         tol = exact_tolerance(dtype, terms, s["condition"])
         out.append(small(f"{name}: every trained init equals the closed-form GD iterate on its own tasks "
-                         f"(max rel err over runs, {dtype})", s["path_error"], tol))
+                         f"(max rel err over runs, {dtype})", s["path_error"], tol, claim="collins-landscape.finite-task-gain"))
     cells = len(cfg["ratios"]) * len(cfg["distances"])
     # k from the family-wise level over the cells (Bonferroni), Student's t with seeds − 1 degrees of freedom
     # because each cell's SE is itself estimated from its seeds
@@ -206,14 +206,15 @@ def checks(res, cfg):
         i, j = np.unravel_index(int(np.argmax(z)), z.shape)
         out.append(close_se(f"{name}: excess risk of the trained init = closed form for T={cfg['tasks']} tasks "
                             f"(worst of {cells} cells: rho ratio {cfg['ratios'][i]:g}, D/R_H {cfg['distances'][j]:g})",
-                            res["theory"][f"excess_{method}"][i, j], m[i, j], se[i, j], k=k))
+                            res["theory"][f"excess_{method}"][i, j], m[i, j], se[i, j], k=k,
+                            claim="collins-landscape.finite-task-gain"))
     g, se = _gains(res)
     th = res["theory"]["gain"]
     z = np.abs(g - th) / np.where(se > 0, se, np.inf)
     i, j = np.unravel_index(int(np.argmax(z)), z.shape)
     out.append(close_se(f"achieved gain = closed-form gain for T={cfg['tasks']} tasks (worst of {cells} cells: "
                         f"rho ratio {cfg['ratios'][i]:g}, D/R_H {cfg['distances'][j]:g})", th[i, j], g[i, j],
-                        se[i, j], k=k))
+                        se[i, j], k=k, claim="collins-landscape.finite-task-gain"))
     # the paper's claim, cell by cell
     ratios, dists = np.array(cfg["ratios"]), np.array(cfg["distances"])
     if np.any(ratios == 1.0):

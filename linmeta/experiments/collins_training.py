@@ -318,54 +318,57 @@ def _traj_check(name, r, runs):
 
 
 def checks(res, cfg):
+    from dataclasses import replace
+
     out = []
     for o in ("maml", "nal"):
-        out.append(_traj_check(f"two-cluster {o.upper()}", res[o], cfg["runs"]))
+        out.append(replace(_traj_check(f"two-cluster {o.upper()}", res[o], cfg["runs"]), claim="collins-landscape.sgd-follows-mean-path"))
         r = res[o]
         z = np.abs(r["mean"][-1] - res["optimum"][o]) / r["se"][-1]
         j = int(np.argmax(z))
         out.append(close_se(f"two-cluster {o.upper()}: learned init (mean of runs) = closed-form optimum (worst coord)",
-                            res["optimum"][o][j], r["mean"][-1][j], r["se"][-1][j], k=family_k(z.size, cfg["runs"] - 1)))
+                            res["optimum"][o][j], r["mean"][-1][j], r["se"][-1][j], k=family_k(z.size, cfg["runs"] - 1), claim="collins-landscape.sgd-follows-mean-path"))
     a = res["achieved"]
     g = a["gain_runs"]
     out.append(close_se("achieved gain of the learned inits (MC, mean over runs) = closed-form gain", a["gain_formula"],
-                        g.mean(), g.std(ddof=1) / np.sqrt(g.size)))
-    out.append(above("achieved gain > 1 (MC)", 1.0, g.mean(), g.std(ddof=1) / np.sqrt(g.size)))
+                        g.mean(), g.std(ddof=1) / np.sqrt(g.size), claim="collins-landscape.sgd-follows-mean-path"))
+    out.append(above("achieved gain > 1 (MC)", 1.0, g.mean(), g.std(ddof=1) / np.sqrt(g.size), claim="collins-landscape.sgd-follows-mean-path"))
     im, inl = res["maml"], res["nal"]
     out.append(holds(f"outer iterations to tol={cfg['tol']:g}, same lr: MAML needs more than NAL (predicted "
                      f"{im['iters_predicted']:.0f} vs {inl['iters_predicted']:.0f})",
                      im["iters_predicted"] > inl["iters_predicted"], im["iters_predicted"], inl["iters_predicted"],
-                     "MAML > NAL"))
+                     "MAML > NAL", claim="collins-landscape.maml-harder-to-optimize"))
     out.append(holds(f"outer iterations to tol={cfg['tol']:g}, same lr: MAML needs more than NAL (measured "
                      f"{im['iters_measured']:.0f} vs {inl['iters_measured']:.0f})",
                      im["iters_measured"] > inl["iters_measured"], im["iters_measured"], inl["iters_measured"],
-                     "MAML > NAL"))
+                     "MAML > NAL", claim="collins-landscape.maml-harder-to-optimize"))
     c = res["cond"]
     for ex in EXAMPLES:
         h = c[f"{ex}_hessian"]
-        out.append(small(f"P9 Σ=diag{EXAMPLES[ex]}: engine MAML Hessian (population step) = formula (max rel. entry error)",
+        out.append(small(f"collins-landscape.conditioning Σ=diag{EXAMPLES[ex]}: engine MAML Hessian (population step) = formula (max rel. entry error)",
                          np.max(np.abs(h["population"] - h["formula_population"])) / np.max(np.abs(h["formula_population"])),
-                         1e-10))
+                         1e-10, claim="collins-landscape.conditioning"))
         z = np.abs(h["sampled_mean"] - h["formula_sampled"]) / h["sampled_se"]
         i = np.unravel_index(int(np.argmax(z)), z.shape)
-        out.append(close_se(f"P9 Σ=diag{EXAMPLES[ex]}: sampled engine MAML Hessian (K={cfg['hess_K']}) = E[A^(K)] (worst entry)",
+        out.append(close_se(f"collins-landscape.conditioning Σ=diag{EXAMPLES[ex]}: sampled engine MAML Hessian (K={cfg['hess_K']}) = E[A^(K)] (worst entry)",
                             h["formula_sampled"][i], h["sampled_mean"][i], h["sampled_se"][i],
-                            k=family_k(z.size, cfg["hess_chunks"] - 1)))
+                            k=family_k(z.size, cfg["hess_chunks"] - 1), claim="collins-landscape.conditioning"))
         for o in ("maml", "nal"):
-            out.append(_traj_check(f"P9 Σ=diag{EXAMPLES[ex]} {o.upper()}", c[f"{ex}_{o}"], cfg["cond_runs"]))
+            out.append(replace(_traj_check(f"collins-landscape.conditioning Σ=diag{EXAMPLES[ex]} {o.upper()}", c[f"{ex}_{o}"], cfg["cond_runs"]),
+                               claim="collins-landscape.conditioning"))
     ill_m, ill_n, well_m, well_n = (c[k] for k in ("ill_maml", "ill_nal", "well_maml", "well_nal"))
-    out.append(holds(f"P9 formula: Σ=diag{EXAMPLES['ill']}: kappa_MAML = {ill_m['kappa']:.4g} > kappa_NAL = {ill_n['kappa']:.4g}",
-                     ill_m["kappa"] > ill_n["kappa"], ill_m["kappa"], ill_n["kappa"], "MAML > NAL"))
-    out.append(holds(f"P9 formula: Σ=diag{EXAMPLES['well']}: kappa_MAML = {well_m['kappa']:.4g} < kappa_NAL = {well_n['kappa']:.4g}",
-                     well_m["kappa"] < well_n["kappa"], well_m["kappa"], well_n["kappa"], "MAML < NAL"))
-    out.append(holds(f"P9 SGD: Σ=diag{EXAMPLES['ill']}: iterations to tol={cfg['cond_tol']:g}: MAML {ill_m['iters_measured']:.0f} "
+    out.append(holds(f"collins-landscape.conditioning formula: Σ=diag{EXAMPLES['ill']}: kappa_MAML = {ill_m['kappa']:.4g} > kappa_NAL = {ill_n['kappa']:.4g}",
+                     ill_m["kappa"] > ill_n["kappa"], ill_m["kappa"], ill_n["kappa"], "MAML > NAL", claim="collins-landscape.conditioning"))
+    out.append(holds(f"collins-landscape.conditioning formula: Σ=diag{EXAMPLES['well']}: kappa_MAML = {well_m['kappa']:.4g} < kappa_NAL = {well_n['kappa']:.4g}",
+                     well_m["kappa"] < well_n["kappa"], well_m["kappa"], well_n["kappa"], "MAML < NAL", claim="collins-landscape.conditioning"))
+    out.append(holds(f"collins-landscape.conditioning SGD: Σ=diag{EXAMPLES['ill']}: iterations to tol={cfg['cond_tol']:g}: MAML {ill_m['iters_measured']:.0f} "
                      f"> NAL {ill_n['iters_measured']:.0f} (predicted {ill_m['iters_predicted']:.0f}, {ill_n['iters_predicted']:.0f})",
                      ill_m["iters_measured"] > ill_n["iters_measured"], ill_m["iters_measured"], ill_n["iters_measured"],
-                     "MAML > NAL"))
-    out.append(holds(f"P9 SGD: Σ=diag{EXAMPLES['well']}: iterations to tol={cfg['cond_tol']:g}: MAML {well_m['iters_measured']:.0f} "
+                     "MAML > NAL", claim="collins-landscape.conditioning"))
+    out.append(holds(f"collins-landscape.conditioning SGD: Σ=diag{EXAMPLES['well']}: iterations to tol={cfg['cond_tol']:g}: MAML {well_m['iters_measured']:.0f} "
                      f"< NAL {well_n['iters_measured']:.0f} (predicted {well_m['iters_predicted']:.0f}, {well_n['iters_predicted']:.0f})",
                      well_m["iters_measured"] < well_n["iters_measured"], well_m["iters_measured"], well_n["iters_measured"],
-                     "MAML < NAL"))
+                     "MAML < NAL", claim="collins-landscape.conditioning"))
     return out
 
 

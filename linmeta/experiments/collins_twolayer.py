@@ -211,25 +211,29 @@ def checks(res, cfg):
         D, R = res[act]["D"], res[act]["ratio"]
         d_last, d_first = cfg["distances"][-1], cfg["distances"][0]
         out.append(as_finding(above(f"{act}: trend in D: gain(D/R_H={d_last:g}) - gain(D/R_H={d_first:g}) > 0", 0.0,
-                                    D["gain"][-1] - D["gain"][0], np.hypot(D["gain_se"][-1], D["gain_se"][0]))))
+                                    D["gain"][-1] - D["gain"][0], np.hypot(D["gain_se"][-1], D["gain_se"][0])),
+                              claim="collins-landscape.two-layer-trends"))
         r_first, r_last = cfg["ratios"][0], cfg["ratios"][-1]
         out.append(as_finding(above(f"{act}: trend in hardness: gain(ratio {r_first:g}) - gain(ratio {r_last:g}) > 0",
-                                    0.0, R["gain"][0] - R["gain"][-1], np.hypot(R["gain_se"][0], R["gain_se"][-1]))))
+                                    0.0, R["gain"][0] - R["gain"][-1], np.hypot(R["gain_se"][0], R["gain_se"][-1])),
+                              claim="collins-landscape.two-layer-trends"))
         # the paper's claim that the linear insights carry to two-layer networks: trends, and gain exactly 1 without
         # a hardness discrepancy or at D = 0 -- reported as claims (findings), not as theory-vs-simulation checks
         if r_last == 1.0:
             out.append(as_finding(close_se(f"{act}: no hardness discrepancy (rho_H = rho_E): gain = 1", 1.0,
-                                           R["gain"][-1], R["gain_se"][-1])))
+                                           R["gain"][-1], R["gain_se"][-1]), claim="collins-landscape.two-layer-no-gain-without-discrepancy"))
             out.append(as_finding(close_se(f"{act}: rho_H = rho_E, against NAL at its best inner step: gain = 1", 1.0,
-                                           R["gain_tuned"][-1], R["gain_tuned_se"][-1])))
+                                           R["gain_tuned"][-1], R["gain_tuned_se"][-1]), claim="collins-landscape.two-layer-no-gain-without-discrepancy"))
         if d_first == 0.0:
-            out.append(as_finding(close_se(f"{act}: D = 0: gain = 1", 1.0, D["gain"][0], D["gain_se"][0])))
+            out.append(as_finding(close_se(f"{act}: D = 0: gain = 1", 1.0, D["gain"][0], D["gain_se"][0]),
+                                  claim="collins-landscape.two-layer-no-gain-without-discrepancy"))
         # the small-landscape limit: against NAL at its best step, the gain of the network linearised at the
         # landscape centre.  Linearisation is an approximation (exact only as the landscape shrinks), not an
         # exact prediction at this D/R_H, so how well it holds is reported as a finding, not a check
         out.append(as_finding(close_se(f"{act}: gain vs tuned NAL = linearised theory at D/R_H="
                                        f"{cfg['distances'][-1]:g}, rho_H/rho_E={cfg['ratio']:g}",
-                                       D["gain_linearised"][-1], D["gain_tuned"][-1], D["gain_tuned_se"][-1])))
+                                       D["gain_linearised"][-1], D["gain_tuned"][-1], D["gain_tuned_se"][-1]),
+                              claim="collins-landscape.two-layer-linearised-gain"))
     return out
 
 

@@ -163,18 +163,19 @@ def checks(res, cfg):
     for i, name in enumerate(MODELS):
         for j, K in enumerate(cfg["shots"]):
             out.append(close_se(f"{name}: E[loss] K={K}", res["shots_theory"][i, j], res["shots_mc_mean"][i, j],
-                                res["shots_mc_se"][i, j], k=4))
+                                res["shots_mc_se"][i, j], k=4, claim="linmeta.deep-one-step-expected-loss"))
     for h, label in ((0, "shallow"), (1, "depth 2 MAML")):
         for j, a in enumerate(cfg["alphas"]):
             name = f"{label}: E[loss] α={a:g} K={cfg['alpha_shots']}"
             th, mc, se = res["alpha_theory"][h, j], res["alpha_mc_mean"][h, j], res["alpha_mc_se"][h, j]
             # at α = 0 nothing is random (no adaptation): an exact identity instead of a statistical test
-            out.append(close_rel(name, th, mc, rtol=1e-12) if a == 0 else close_se(name, th, mc, se, k=4))
+            out.append(close_rel(name, th, mc, rtol=1e-12, claim="linmeta.deep-one-step-expected-loss") if a == 0
+                       else close_se(name, th, mc, se, k=4, claim="linmeta.deep-one-step-expected-loss"))
     for name in MODELS:
         pop, k5, k6 = res[_limit_key(name)]
         # L(K) = L(∞) + c/K + O(1/K²): the gap shrinks tenfold from K = 10⁵ to 10⁶
         out.append(close_rel(f"{name}: K→∞ gap ratio (L(1e5) − L(∞)) / (L(1e6) − L(∞)) = 10",
-                             10.0, float((k5 - pop) / (k6 - pop)), rtol=1e-3))
+                             10.0, float((k5 - pop) / (k6 - pop)), rtol=1e-3, claim="linmeta.deep-one-step-expected-loss"))
     return out
 
 

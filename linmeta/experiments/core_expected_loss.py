@@ -102,14 +102,14 @@ def checks(res, cfg):
     for i, k in enumerate(cfg["steps"]):
         for j, K in enumerate(cfg["shots"]):
             out.append(close_se(f"E[meta-loss] K={K} k={k}", res["theory"][i, j], res["mc_mean"][i, j],
-                                res["mc_se"][i, j], k=4))
+                                res["mc_se"][i, j], k=4, claim="linmeta.shallow-expected-loss"))
     cf, mean = res["optimum_closed_form"], res["mean_task"]
     out.append(small("closed-form shallow MAML optimum = E[W*] (rel. dist.)",
-                     np.linalg.norm(cf - mean) / np.linalg.norm(mean), 1e-10))
+                     np.linalg.norm(cf - mean) / np.linalg.norm(mean), 1e-10, claim="linmeta.shallow-expected-loss"))
     z = np.abs(res["grad_mean"]) / res["grad_se"]
     worst = int(np.argmax(z))
     out.append(close_se(f"E[meta-gradient] at E[W*] = 0 (worst of {z.size} coords)", 0.0,
-                        res["grad_mean"].reshape(-1)[worst], res["grad_se"].reshape(-1)[worst], k=4))
+                        res["grad_mean"].reshape(-1)[worst], res["grad_se"].reshape(-1)[worst], k=4, claim="linmeta.shallow-expected-loss"))
     return out
 
 

@@ -244,19 +244,25 @@ def _binomial(name, Pa, Pb, n, extra_se=0.0):
 
 
 def checks(res, cfg):
+    from dataclasses import replace
+
     out = []
     d = res["direct"]
     out.append(_worst("closed-form expected loss = direct simulation of the test step (fresh tasks, N points)",
                       d["theory"], d["mean"], d["se"], d["label"]))
+    out[-1] = replace(out[-1], claim="gao.expected-loss-closed-form")
     m = res["mc_check"]
     out.append(_worst("their Monte Carlo expected loss = closed form", m["theory"], m["mean"], m["se"], m["label"]))
+    out[-1] = replace(out[-1], claim="gao.expected-loss-closed-form")
     T_ = cfg["trials"]
     for key, when in (("pre", "before"), ("post", "after")):
         e, m = res["exact"], res["mc"]
         out.append(_binomial(f"heatmaps {when} the test step: exact-moment P = Monte Carlo P (binomial SEs of both "
                              f"and the bootstrap SE of their moments)", e[key], m[key], T_, m[f"{key}_boot_se"]))
+        out[-1] = replace(out[-1], claim="gao.heatmaps-reproduced")
         out.append(_binomial(f"heatmaps {when} the test step: exact P on two independent sets of trials",
                              e[key], m[f"{key}_exact"], T_))
+        out[-1] = replace(out[-1], claim="gao.heatmaps-reproduced")
         # the effect of their Monte Carlo moments alone: the same trials scored both ways
         d = np.abs(np.asarray(m[key]) - np.asarray(m[f"{key}_exact"]))
         z, _ = _heatmap_z(m[key], m[f"{key}_exact"], T_)
@@ -266,7 +272,7 @@ def checks(res, cfg):
                            f"to {d.max():.3f} (M={res['Ms'][i[0]]}, N={res['Ns'][i[1]]}, alpha={res['alphas'][i[2]]:g}); "
                            f"in {int(np.sum(z > kk))} of {z.size} cells by more than {kk:.2f} binomial SEs",
                            bool(np.sum(z > kk) == 0), float(d.max()), 0.0,
-                           "their heatmap is reproduced within binomial noise in every cell"))
+                           "their heatmap is reproduced within binomial noise in every cell", claim="gao.heatmaps-reproduced"))
     # findings: where MAML beats DRS, before vs after the test step (exact version)
     for a in cfg["plot_alphas"]:
         j = _alpha_index(res, a)
@@ -276,15 +282,15 @@ def checks(res, cfg):
         maml_post = int(np.sum(post - 4 * se(post) > 0.5))
         n = pre.size
         out.append(finding(f"alpha={a:g}: before the test step DRS beats MAML (P < 0.5 by 4 SE) in {drs_pre}/{n} cells",
-                           drs_pre > n / 2, drs_pre, n / 2, "in more than half the cells"))
+                           drs_pre > n / 2, drs_pre, n / 2, "in more than half the cells", claim="gao.drs-wins-before-step"))
         out.append(finding(f"alpha={a:g}: after the test step MAML beats DRS (P > 0.5 by 4 SE) in {maml_post}/{n} cells "
                            f"(before: {int(np.sum(pre - 4 * se(pre) > 0.5))})",
                            maml_post > int(np.sum(pre - 4 * se(pre) > 0.5)), maml_post, float(np.sum(pre > 0.5)),
-                           "more cells after than before"))
+                           "more cells after than before", claim="gao.maml-wins-after-step"))
         big, small = post[-1, -1], post[0, 0]
         out.append(finding(f"alpha={a:g}: after the step MAML wins with many tasks and points, not with few: "
                            f"P(M={res['Ms'][-1]}, N={res['Ns'][-1]}) = {big:.3f}, P(M={res['Ms'][0]}, N={res['Ns'][0]}) = {small:.3f}",
-                           big - 4 * se(big) > 0.5 > small + 4 * se(small), big, small, "P_large > 0.5 > P_small (4 SE)"))
+                           big - 4 * se(big) > 0.5 > small + 4 * se(small), big, small, "P_large > 0.5 > P_small (4 SE)", claim="gao.maml-wins-after-step"))
     return out
 
 

@@ -147,19 +147,19 @@ def checks(res, cfg):
             tag = f"{f}, α={alpha:g}"
             cc = float(a["cond_closed"])
             out.append(close_se(f"{tag}: ANIL Monte Carlo = closed form on the same test tasks (seeds pooled)", cc,
-                                cc + float(a["cond_diff"]), float(a["cond_diff_se"])))
+                                cc + float(a["cond_diff"]), float(a["cond_diff_se"]), claim="raghu.anil-closed-form"))
             gap = float(np.min(a["closed"] - r["anil_oracle"]))
             out.append(holds(f"{tag}: ANIL >= exact ANIL oracle (min gap over seeds)",
-                             gap >= -1e-10 * r["anil_oracle"], gap, 0.0, "gap >= 0"))
+                             gap >= -1e-10 * r["anil_oracle"], gap, 0.0, "gap >= 0", claim="raghu.anil-closed-form"))
             md, sd = crossed_difference_se(a, m)
             out.append(Check(f"{tag}: ANIL − MAML <= 4 SE (same tasks and support sets; Raghu: ANIL ~ MAML)", 0.0,
-                             md, sd, "diff <= 4 SE", bool(md <= 4 * sd)))
+                             md, sd, "diff <= 4 SE", bool(md <= 4 * sd), claim="raghu.anil-matches-maml"))
             mean, s = mean_se(a["closed"])
             out.append(below(f"{tag}: ANIL (closed form) beats the best non-adaptive loss", res[f]["no_adaptation"],
-                             float(mean), float(s)))
+                             float(mean), float(s), claim="raghu.anil-matches-maml"))
             mean, s = crossed_difference_se(m)
             out.append(below(f"{tag}: MAML (Monte Carlo) beats the best non-adaptive loss", res[f]["no_adaptation"],
-                             mean, s))
+                             mean, s, claim="raghu.anil-matches-maml"))
     return out
 
 

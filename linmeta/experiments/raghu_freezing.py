@@ -128,16 +128,19 @@ def checks(res, cfg):
         r = res[f]
         cc = float(r["head_only_cond_closed"])
         out.append(close_se(f"{f}: layers 1..{L - 1} frozen, MC = ANIL closed form on the same test tasks", cc,
-                            cc + float(r["head_only_cond_diff"]), float(r["head_only_cond_diff_se"])))
+                            cc + float(r["head_only_cond_diff"]), float(r["head_only_cond_diff_se"]),
+                            claim="raghu.anil-closed-form"))
         m, s = _stats(r, L)
-        out.append(close_se(f"{f}: all frozen, MC = closed form", float(np.mean(r["frozen_closed"])), m, s))
+        out.append(close_se(f"{f}: all frozen, MC = closed form", float(np.mean(r["frozen_closed"])), m, s,
+                            claim="raghu.anil-closed-form"))
         # loss increase from freezing the body minus the increase Raghu's Table 1 allows (a share of the gain)
         allowed = 1.0 - RAGHU_KEPT
         m, s = _stats(r, None, {L - 1: 1.0, 0: -1.0 + allowed, L: -allowed})
         gain, _ = _stats(r, None, {L: 1.0, 0: -1.0})
         cost, _ = _stats(r, None, {L - 1: 1.0, 0: -1.0})
         out.append(Check(f"{f}: freezing the body keeps >= {RAGHU_KEPT:.1%} of the adaptation gain (Raghu Table 1); "
-                         f"kept {1 - cost / gain:.1%}", 0.0, m, s, "excess <= 4 SE", bool(m <= 4 * s), kind="finding"))
+                         f"kept {1 - cost / gain:.1%}", 0.0, m, s, "excess <= 4 SE", bool(m <= 4 * s), kind="finding",
+                         claim="raghu.freezing-barely-hurts"))
     return out
 
 

@@ -140,11 +140,12 @@ def checks(res, cfg):
         for k in ("head", "body"):
             closed = float(r[f"closed_{k}"][-1].mean())
             out.append(close_se(f"{f}: {k} reduction at the end, MC = closed form", closed,
-                                float(r[k][-1].mean()), float(r[f"{k}_se"][-1])))
+                                float(r[k][-1].mean()), float(r[f"{k}_se"][-1]), claim="raghu.head-body-split"))
         share = r["head"][-1] / r["total"][-1]
         m, s = float(share.mean()), float(share.std(ddof=1) / np.sqrt(share.size))
         out.append(as_finding(above(f"{f}: head's share of the one-step reduction > 0.5 at the end (feature "
-                                    f"reuse); body {float((r['body'][-1] / r['total'][-1]).mean()):.2f}", 0.5, m, s)))
+                                    f"reuse); body {float((r['body'][-1] / r['total'][-1]).mean()):.2f}", 0.5, m, s),
+                              claim="raghu.feature-reuse-share"))
     return out
 
 

@@ -145,20 +145,23 @@ def plot(res, cfg):
 
 
 def checks(res, cfg):
-    out = [small("exact link: zero-head ANIL step = dot-product vote (max rel. err.)", res["link_rel_err"], 1e-10)]
+    out = [small("exact link: zero-head ANIL step = dot-product vote (max rel. err.)", res["link_rel_err"], 1e-10,
+                 claim="raghu.nil-is-zero-head-anil")]
     for m in ("ANIL", "NIL-dot"):
         c = float(res[m]["cond_closed"])
         out.append(close_se(f"{m}: Monte Carlo query loss = closed form on the same test tasks", c,
-                            c + float(res[m]["cond_diff"]), float(res[m]["cond_diff_se"])))
+                            c + float(res[m]["cond_diff"]), float(res[m]["cond_diff_se"]),
+                            claim="raghu.anil-closed-form"))
     for m in ("NIL-cos", "NIL-dot"):
         md, sd = crossed_difference_se(res[m], res["ANIL"])
         out.append(Check(f"{m} − ANIL query loss <= 4 SE (Raghu Table 4: NIL ~ ANIL)", 0.0, md, sd, "diff <= 4 SE",
-                         bool(md <= 4 * sd)))
+                         bool(md <= 4 * sd), claim="raghu.nil-matches-anil"))
         md, sd = crossed_difference_se(res["ANIL"]["acc"], res[m]["acc"])
         out.append(Check(f"ANIL − {m} sign accuracy <= 4 SE (Raghu Table 4: NIL ~ ANIL)", 0.0, md, sd,
-                         "diff <= 4 SE", bool(md <= 4 * sd)))
+                         "diff <= 4 SE", bool(md <= 4 * sd), claim="raghu.nil-matches-anil"))
     md, sd = crossed_difference_se(res["ANIL"], res["MAML"])
-    out.append(Check("ANIL − MAML query loss <= 4 SE (Raghu Table 4)", 0.0, md, sd, "diff <= 4 SE", bool(md <= 4 * sd)))
+    out.append(Check("ANIL − MAML query loss <= 4 SE (Raghu Table 4)", 0.0, md, sd, "diff <= 4 SE", bool(md <= 4 * sd),
+                     claim="raghu.anil-matches-maml"))
     return out
 
 

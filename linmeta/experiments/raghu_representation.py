@@ -225,16 +225,16 @@ def checks(res, cfg):
             # asymptotic, not an identity: the fit window still carries the O(ρ_2^t) transient of the
             # faster modes (measured ~1e-9 relative), hence 1e-6 rather than round-off
             out.append(close_rel(f"exact: {m} contraction factor at μ_min²={mu:g} = 1 − βαμ_min² (worst seed)", th,
-                                 float(worst), rtol=1e-6))
+                                 float(worst), rtol=1e-6, claim="collins-repr.population-rate"))
     a, m = ex["ANIL"]["dist"], ex["MAML"]["dist"]
     sel = a > 1e-6  # below, dist is dominated by round-off of the orthonormal bases
     rel = float(np.max(np.abs(m[sel] - a[sel]) / a[sel]))
     out.append(holds("exact: MAML trajectory = ANIL trajectory (max rel. diff. where dist > 1e-6)", rel <= 1e-8, rel,
-                     0.0, "<= 1e-8"))
+                     0.0, "<= 1e-8", claim="collins-repr.population-rate"))
     n = ex["NAL"]["dist"]
     drift = float(np.max(np.abs(n - n[0]) / n[0]))
     out.append(holds("exact: NAL stalls, dist(B_t, B*) = dist(B_0, B*) (max rel. change)", drift <= 1e-10, drift, 0.0,
-                     "<= 1e-10"))
+                     "<= 1e-10", claim="collins-repr.nal-stalls"))
     st = res["stochastic"]
     mu = div[len(div) // 2]
     th = 1.0 - cfg["beta"] * cfg["alpha"] * mu
@@ -243,7 +243,7 @@ def checks(res, cfg):
         # Collins et al. 2022's claim that MAML/ANIL recover B* (for infinitely many tasks), tested with
         # 10 fresh tasks per step: reported as a claim
         out.append(as_finding(holds(f"fresh tasks: every {m} run trains without failing (failed runs)", failed == 0,
-                                    failed, 0, "0 failed")))
+                                    failed, 0, "0 failed"), claim="collins-repr.fresh-tasks"))
     for m in ("ANIL", "MAML"):
         r = st[m]["rate"][~np.asarray(st[m]["failed"], bool)]
         r = r[np.isfinite(r)]
@@ -251,16 +251,17 @@ def checks(res, cfg):
         # 1 − βαμ² is the infinite-task rate; with finitely many fresh tasks per step the rate differs
         # (random products), so only geometric decay is asserted and the population value is quoted
         decay = below(f"fresh tasks: {m} decays geometrically, fitted factor < 1 ({r.size} surviving seeds; "
-                      f"population rate {th:g})", 1.0, float(mean), float(se))
+                      f"population rate {th:g})", 1.0, float(mean), float(se), claim="collins-repr.fresh-tasks")
         # MAML with fresh tasks fails on most seeds at this β (the full preset: 5 of 6), so its decay is
         # the paper's claim under test, not a check of the theory; ANIL's runs all survive
         out.append(as_finding(decay) if m == "MAML" else decay)
     out.append(holds("exact: w stays 0 for every method (max |w_T|)",
                      max(float(np.max(ex[m]["head_norm"])) for m in METHODS) <= 1e-12,
-                     max(float(np.max(ex[m]["head_norm"])) for m in METHODS), 0.0, "<= 1e-12"))
+                     max(float(np.max(ex[m]["head_norm"])) for m in METHODS), 0.0, "<= 1e-12",
+                     claim="collins-repr.population-rate"))
     fin_a, fin_n = st["ANIL"]["dist"][-1], st["NAL"]["dist"][-1]
     out.append(holds("fresh tasks: NAL stalls (final dist ANIL < 1e-3 · NAL, every seed)",
-                     bool(np.all(fin_a < 1e-3 * fin_n)), float(np.max(fin_a / fin_n)), 1e-3, "ratio < 1e-3"))
+                     bool(np.all(fin_a < 1e-3 * fin_n)), float(np.max(fin_a / fin_n)), 1e-3, "ratio < 1e-3", claim="collins-repr.nal-stalls"))
     return out
 
 

@@ -125,25 +125,26 @@ def checks(res, cfg):
                     continue  # the trap: checked exactly below
                 m, s = mean_se((q[key + "_samples"] - q[key]).reshape(-1))
                 out.append(close_se(f"{arch} layer {l}: sample {name} = closed form", float(np.mean(q[key])),
-                                    float(np.mean(q[key]) + m), float(s)))
+                                    float(np.mean(q[key]) + m), float(s), claim="raghu.similarity-closed-form"))
         if arch == "full":
             worst = max(float(np.max(np.abs(r[f"layer{l}"]["cca"] - 1))) for l in range(1, L))
             worst_s = max(float(np.max(np.abs(r[f"layer{l}"]["cca_samples"] - 1))) for l in range(1, L))
             out.append(small("full: CCA trap, population mean CCA of square body layers = 1 (max |1 - CCA|)",
-                             worst, 1e-10))
+                             worst, 1e-10, claim="raghu.cca-trap"))
             out.append(small("full: CCA trap, sample mean CCA of square body layers = 1 (max |1 - CCA|)",
-                             worst_s, 1e-8))
+                             worst_s, 1e-8, claim="raghu.cca-trap"))
             cka_min = min(float(np.min(r[f"layer{l}"]["cka"])) for l in range(1, L))
             out.append(below("full: ... while population CKA of the body registers the change (min < 1)", 1.0,
-                             cka_min, 0.0, margin=1e-6))
+                             cka_min, 0.0, margin=1e-6, claim="raghu.cca-trap"))
         keys = (("cka", "CKA"),) if arch == "full" else (("cka", "CKA"), ("cca", "CCA"))
         for key, name in keys:
             body = [mean_se(r[f"layer{l}"][key].reshape(-1)) for l in range(1, L)]
             lo = int(np.argmin([m for m, _ in body]))
             out.append(as_finding(above(f"{arch}: body {name} > 0.9 (Raghu Fig. 2; lowest: layer {lo + 1})", 0.9,
-                                        body[lo][0], body[lo][1])))
+                                        body[lo][0], body[lo][1]), claim="raghu.body-similarity"))
             hm, hs = mean_se(r[f"layer{L}"][key].reshape(-1))
-            out.append(as_finding(below(f"{arch}: head {name} < 0.5 (Raghu Fig. 2)", 0.5, float(hm), float(hs))))
+            out.append(as_finding(below(f"{arch}: head {name} < 0.5 (Raghu Fig. 2)", 0.5, float(hm), float(hs)),
+                                  claim="raghu.head-similarity"))
     return out
 
 

@@ -54,7 +54,7 @@ def test_learned_P_reproduces_the_engine_step(tmp_path):
         assert res["methods"][key]["exact"].shape == (cfg["seeds"],)
         assert np.all(res["methods"][key]["exact"] >= res["theory"]["loss_full"] * (1 - 1e-12))
     checks = exp.checks(res, cfg)
-    exact = [c for c in checks if "P7" in c.name or "identity init" in c.name]
+    exact = [c for c in checks if c.claim == "arnold.shallow-kfo-equals-deep" or "identity init" in c.name]
     assert len(exact) == 14 and all(c.passed for c in exact)
     fig = exp.plot(res, cfg)
     assert len(fig.axes) == 2
