@@ -1,4 +1,4 @@
-"""Per-task matrices stored as a shared base plus a low-rank correction: ``X = base + C R``.
+"""Per-task matrices stored as a shared base plus a low-rank correction: ``X = base + Σ_i C_i R_i``.
 
 Every inner-loop update of a deep linear network adds an outer product of thin
 matrices (``S_lᵀ (G P_lᵀ)``, rank ``out``), so after k steps each task's layer is
@@ -8,10 +8,14 @@ every product the engine needs is *thin* (``Z @ X`` or ``Z @ Xᵀ`` for ``Z`` wi
 ``out`` rows) and costs O(n·(m + r)) per task instead of O(n·m) memory traffic
 per full matrix, and the final sum over tasks is a single matrix product.
 
-Shapes: ``base`` (*, n, m) or None (zero); ``C`` (*, n, r) and ``R`` (*, r, m), or
-both None (r = 0).  Leading axes broadcast (run and task axes).  Transforms that
-do not preserve low rank (Meta-SGD's elementwise scaling) return a dense base
-(``Factored(base=...)``).
+Shapes: ``base`` (*, n, m) or None (zero); each correction is a *piece* ``(Cᵀ, R)`` with
+``Cᵀ`` (*, r_i, n) and ``R`` (*, r_i, m).  Leading axes broadcast (run and task axes), and a
+factor may be shared by all tasks (size 1 on the task axis, axis -3): the first inner step's
+left factors are, since every task starts from the same layers.  The pieces are kept apart, not
+concatenated, so a shared factor is never copied per task and nothing large is allocated to
+add two corrections; the shared parts of a product are fused into one GEMM over the stacked task
+rows (:meth:`Factored.left`).  Transforms that do not preserve low rank (Meta-SGD's elementwise
+scaling) return a dense base (``Factored(base=...)``).
 """
 from __future__ import annotations
 
@@ -39,61 +43,135 @@ def _bcast(xp, a, lead):
     return xp.broadcast_to(a, tuple(lead) + tuple(a.shape[-2:]))
 
 
-def thin_matmul(Z, B):
+def _shared(a) -> bool:
+    """Whether ``a`` (*, T, k, n) is the same for every task (no task axis, or one of size 1)."""
+    return a.ndim < 3 or a.shape[-3] == 1
+
+
+def _result_like(xp, arrays):
+    """An array with the dtype the sum or product of ``arrays`` has (the first one if all agree)."""
+    a0 = arrays[0]
+    for a in arrays[1:]:
+        if a.dtype != a0.dtype:
+            return xp.empty((), dtype=xp.result_type(*arrays), device=getattr(a0, "device", None))
+    return a0
+
+
+def _shape_of(arrays):
+    shape = tuple(arrays[0].shape)
+    for a in arrays[1:]:
+        if tuple(a.shape) != shape:
+            return _lead(*arrays) + tuple(arrays[0].shape[-2:])
+    return shape
+
+
+def thin_matmul(Z, B, ws=None):
     """``Z @ B`` where ``B`` may be shared across the task axis (size 1 at axis -3).
 
     Multiplying T thin per-task blocks by one shared matrix is one GEMM on the stacked rows,
-    ``(T·k, n) @ (n, m)``, instead of T small products (which numpy runs one by one).
+    ``(T·k, n) @ (n, m)``, instead of T small products (which numpy runs one by one).  When ``B``
+    has no run axis either, the run axis is stacked into the rows too.  ``ws``: write the result
+    into a buffer of that :class:`~linmeta._workspace.Workspace`.
     """
-    if B.ndim >= 3 and Z.ndim >= 3 and B.shape[-3] == 1 and Z.shape[-3] > 1:
-        T, k, n = Z.shape[-3:]
-        out = Z.reshape(tuple(Z.shape[:-3]) + (T * k, n)) @ B.reshape(tuple(B.shape[:-3]) + tuple(B.shape[-2:]))
-        return out.reshape(tuple(out.shape[:-2]) + (T, k, out.shape[-1]))
-    return Z @ B
+    if Z.ndim >= 3 and Z.shape[-3] > 1 and _shared(B):
+        zs = Z.shape
+        k, n = zs[-2], zs[-1]
+        m = B.shape[-1]
+        Bm = B.reshape(tuple(B.shape[:-3]) + tuple(B.shape[-2:])) if B.ndim >= 3 else B
+        if Bm.ndim == 2:  # one matrix for all runs and tasks: a single GEMM
+            Zr, shape = Z.reshape((-1, n)), tuple(zs[:-1]) + (m,)
+        else:
+            Zr = Z.reshape(tuple(zs[:-3]) + (zs[-3] * k, n))
+            shape = _lead(Zr, Bm) + (zs[-3], k, m)
+        if ws is None:
+            return (Zr @ Bm).reshape(shape)
+        xp = namespace(Z)
+        out = ws.take(xp, shape, _result_like(xp, (Z, B)))
+        xp.matmul(Zr, Bm, out=out.reshape(tuple(shape[:-3]) + (zs[-3] * k, m) if Bm.ndim > 2 else (-1, m)))
+        return out
+    if ws is None:
+        return Z @ B
+    xp = namespace(Z)
+    out = ws.take(xp, _lead(Z, B) + (Z.shape[-2], B.shape[-1]), _result_like(xp, (Z, B)))
+    xp.matmul(Z, B, out=out)
+    return out
+
+
+def _expand(coef, F):
+    """``coef @ F`` for small coefficients ``coef`` (*, o, r) and a factor ``F`` (*, r, m).
+
+    Rank 1 is a broadcast product (no per-task matrix products at all); a shared ``F`` is one GEMM.
+    """
+    if F.shape[-2] == 1:
+        return coef * F
+    if _shared(F):
+        return thin_matmul(coef, F)
+    return coef @ F
+
+
+def sum_terms(terms, ws=None):
+    """``Σ terms`` (broadcasting), into a buffer of the workspace ``ws`` if given.
+
+    Without ``ws`` the sum is accumulated in place in a fresh array (``terms[0] + terms[1]``); no
+    term is modified.
+    """
+    if len(terms) == 1:
+        return terms[0]
+    xp = namespace(terms[0])
+    if ws is None:
+        out = terms[0] + terms[1]
+        if any(t.dtype != out.dtype for t in terms[2:]):  # mixed real and complex: no in-place sums
+            for t in terms[2:]:
+                out = out + t
+            return out
+    else:
+        out = ws.take(xp, _shape_of(terms), _result_like(xp, terms))
+        xp.add(terms[0], terms[1], out=out)
+    for t in terms[2:]:
+        out += t
+    return out
 
 
 class Factored:
-    """``base + C @ R`` (see module docstring).
+    """``base + Σ_i C_i R_i`` (see module docstring).
 
-    ``C`` is stored transposed, ``Ct = Cᵀ`` (*, r, n), so that adding two factored matrices stacks
-    both factors along rows (axis -2), a contiguous copy.  The stacking is lazy: :meth:`plus` only
-    collects the pieces, and they are concatenated once, the first time the factors are used.
+    Each ``C_i`` is stored transposed, ``Ct_i = C_iᵀ`` (*, r_i, n).  :attr:`Ct` and :attr:`R` give the
+    pieces stacked along rows (the rank axis, -2), broadcast to a common leading shape; the engine
+    itself works on the pieces (:attr:`pieces`) and never stacks them.
     """
 
-    __slots__ = ("base", "_Ct", "_R")
+    __slots__ = ("base", "pieces", "_plan_left", "_plan_right")
 
     def __init__(self, base=None, C=None, R=None, *, Ct=None):
         self.base = base
         Ct = Ct if C is None else C.mT
-        self._Ct = None if Ct is None else [Ct]
-        self._R = None if R is None else [R]
+        self.pieces = () if Ct is None else ((Ct, R),)
+        self._plan_left = self._plan_right = None
 
     @classmethod
-    def _from_pieces(cls, base, Cts, Rs):
+    def _from_pieces(cls, base, pieces):
         out = cls(base)
-        out._Ct, out._R = Cts, Rs
+        out.pieces = tuple(pieces)
         return out
 
-    def _stack(self):
-        if len(self._Ct) > 1:
-            xp = namespace(self._Ct[0])
-            lead = _lead(*self._Ct, *self._R)
-            self._Ct = [xp.concat([_bcast(xp, a, lead) for a in self._Ct], axis=-2)]
-            self._R = [xp.concat([_bcast(xp, a, lead) for a in self._R], axis=-2)]
+    def _stacked(self, i):
+        if not self.pieces:
+            return None
+        if len(self.pieces) == 1:
+            return self.pieces[0][i]
+        xp = namespace(self.pieces[0][0])
+        lead = _lead(*[a for p in self.pieces for a in p])
+        return xp.concat([_bcast(xp, p[i], lead) for p in self.pieces], axis=-2)
 
     @property
     def Ct(self):
-        if self._Ct is None:
-            return None
-        self._stack()
-        return self._Ct[0]
+        """All left factors, transposed and stacked: (*, rank, n); None if there is no correction."""
+        return self._stacked(0)
 
     @property
     def R(self):
-        if self._R is None:
-            return None
-        self._stack()
-        return self._R[0]
+        """All right factors, stacked: (*, rank, m); None if there is no correction."""
+        return self._stacked(1)
 
     @classmethod
     def wrap(cls, x):
@@ -111,49 +189,115 @@ class Factored:
 
     @property
     def rank(self) -> int:
-        return 0 if self._Ct is None else sum(int(a.shape[-2]) for a in self._Ct)
+        return sum(int(Ct.shape[-2]) for Ct, _ in self.pieces)
 
     def dense(self):
-        """The full matrix ``base + C R``."""
-        if self.Ct is None:
-            return self.base
-        low = self.Ct.mT @ self.R
-        return low if self.base is None else self.base + low
-
-    def left(self, Z):
-        """``Z @ X`` for a thin ``Z`` (*, k, n)."""
-        out = None if self.base is None else thin_matmul(Z, self.base)
-        if self.Ct is not None:
-            low = thin_matmul(thin_matmul(Z, self.Ct.mT), self.R)
+        """The full matrix ``base + Σ C_i R_i``."""
+        out = self.base
+        for Ct, R in self.pieces:
+            low = Ct.mT @ R
             out = low if out is None else out + low
         return out
 
-    def right_t(self, Z):
-        """``Z @ Xᵀ`` for a thin ``Z`` (*, k, m)."""
-        out = None if self.base is None else thin_matmul(Z, self.base.mT)
-        if self.Ct is not None:
-            low = thin_matmul(thin_matmul(Z, self.R.mT), self.Ct)
-            out = low if out is None else out + low
-        return out
+    def _plan(self, right: bool):
+        """How :meth:`left` (``right=False``) or :meth:`right_t` meets a thin ``Z``, built once per matrix.
+
+        The shared parts, ``[base | C_i ...]`` for the pieces whose ``C_i`` is the same for all tasks
+        (``[baseᵀ | R_iᵀ ...]`` for :meth:`right_t`), sit side by side in one per-run matrix, so that
+        ``Z`` meets all of them in one GEMM over the stacked task rows; each such piece then only
+        needs its small coefficients expanded.  Per-task pieces are contracted with ``Z`` first.
+        Returns ``(matrix or None, width of its base part, its width, [(start, stop, factor)],
+        [(factorᵀ to contract, factor to expand)], per-task base or None)``.
+        """
+        plan = self._plan_right if right else self._plan_left
+        if plan is not None:
+            return plan
+        base = self.base
+        shared_base = base is not None and _shared(base)
+        cols, sparts, tparts = [], [], []
+        width = 0
+        if shared_base:
+            cols.append(base.mT if right else base)
+            width = int(base.shape[-2] if right else base.shape[-1])
+        off = width
+        for Ct, R in self.pieces:
+            f, other = (R, Ct) if right else (Ct, R)
+            if _shared(f):
+                r = int(f.shape[-2])
+                cols.append(f.mT)
+                sparts.append((off, off + r, other))
+                off += r
+            else:
+                tparts.append((f.mT, other))
+        if not cols:
+            mat = None
+        elif len(cols) == 1:
+            mat = cols[0]
+        else:
+            xp = namespace(cols[0])
+            lead = _lead(*cols)
+            mat = xp.concat([c if tuple(c.shape[:-2]) == lead else _bcast(xp, c, lead) for c in cols], axis=-1)
+        task_base = None if base is None or shared_base else (base.mT if right else base)
+        plan = (mat, width, off, sparts, tparts, task_base)
+        if right:
+            self._plan_right = plan
+        else:
+            self._plan_left = plan
+        return plan
+
+    def terms(self, Z, right: bool = False) -> list:
+        """The arrays whose sum is ``Z @ X`` (``right=False``) or ``Z @ Xᵀ``, left unsummed.
+
+        Callers that add further terms (Horner's rule, the Hessian recursions) sum them all at once
+        with :func:`sum_terms`; the first term is always a fresh temporary.
+        """
+        mat, width, total, sparts, tparts, task_base = self._plan(right)
+        terms = []
+        if mat is not None:
+            ZB = thin_matmul(Z, mat)
+            if width:
+                terms.append(ZB if width == total else ZB[..., :width])
+            for a, b, F in sparts:
+                terms.append(_expand(ZB[..., a:b], F))
+        if task_base is not None:
+            terms.append(Z @ task_base)
+        for Ft, F in tparts:
+            terms.append(_expand(Z @ Ft, F))
+        return terms
+
+    def _product(self, Z, right: bool, ws):
+        plan = self._plan(right)
+        if not plan[3] and not plan[4] and plan[5] is None:  # a single shared matrix: one GEMM
+            return thin_matmul(Z, plan[0], ws)
+        return sum_terms(self.terms(Z, right), ws)
+
+    def left(self, Z, ws=None):
+        """``Z @ X`` for a thin ``Z`` (*, k, n); into a workspace buffer if ``ws``."""
+        return self._product(Z, False, ws)
+
+    def right_t(self, Z, ws=None):
+        """``Z @ Xᵀ`` for a thin ``Z`` (*, k, m); into a workspace buffer if ``ws``."""
+        return self._product(Z, True, ws)
 
     def scaled(self, a) -> "Factored":
-        """``a X`` for a scalar ``a`` (the correction's ``C`` is scaled)."""
+        """``a X`` for a scalar ``a`` (each correction scales its smaller factor; a shared one if any)."""
         base = None if self.base is None else a * self.base
-        if self._Ct is None:
-            return Factored(base)
-        return Factored._from_pieces(base, [a * c for c in self._Ct], list(self._R))
+        pieces = []
+        for Ct, R in self.pieces:
+            sc, sr = _shared(Ct), _shared(R)
+            left = sc if sc != sr else Ct.shape[-1] <= R.shape[-1]
+            pieces.append((a * Ct, R) if left else (Ct, a * R))
+        return Factored._from_pieces(base, pieces)
 
-    def plus(self, other: "Factored") -> "Factored":
-        """``X + Y``: bases add, low-rank parts stack (ranks add)."""
+    def plus(self, other: "Factored", ws=None) -> "Factored":
+        """``X + Y``: bases add (into a workspace buffer if ``ws``), corrections are collected (ranks add)."""
         if self.base is None:
             base = other.base
         elif other.base is None:
             base = self.base
         else:
-            base = self.base + other.base
-        Cts = (self._Ct or []) + (other._Ct or [])
-        Rs = (self._R or []) + (other._R or [])
-        return Factored._from_pieces(base, Cts or None, Rs or None)
+            base = sum_terms([self.base, other.base], ws)
+        return Factored._from_pieces(base, self.pieces + other.pieces)
 
     def map_factors(self, left=None, right=None) -> "Factored":
         """``L X R'`` for square matrices ``left`` (n x n) and ``right`` (m x m), keeping the factorisation."""
@@ -161,51 +305,76 @@ class Factored:
         if base is not None:
             base = base if left is None else left @ base
             base = base if right is None else base @ right
-        if self.Ct is None:
-            return Factored(base)
-        Ct = self.Ct if left is None else self.Ct @ left.mT  # (L C)ᵀ = Cᵀ Lᵀ
-        R = self.R if right is None else self.R @ right
-        return Factored(base, R=R, Ct=Ct)
+        pieces = []
+        for Ct, R in self.pieces:
+            pieces.append((Ct if left is None else thin_matmul(Ct, left.mT),  # (L C)ᵀ = Cᵀ Lᵀ
+                           R if right is None else thin_matmul(R, right)))
+        return Factored._from_pieces(base, pieces)
+
+
+def _task_size(x) -> int:
+    return 1 if x.ndim < 3 else int(x.shape[-3])
+
+
+def _sum_piece(xp, Ct, R):
+    """``Σ_t Ct_tᵀ R_t`` (*, n, m) for one piece; a factor shared by all tasks is broadcast over them."""
+    Ts, Tr = _task_size(Ct), _task_size(R)
+    if Ts == 1 and Tr == 1:
+        Cm = Ct if Ct.ndim < 3 else Ct[..., 0, :, :]
+        Rm = R if R.ndim < 3 else R[..., 0, :, :]
+        return Cm.mT @ Rm
+    if Ts == 1:  # C shared: C (Σ_t R_t)
+        return (Ct if Ct.ndim < 3 else Ct[..., 0, :, :]).mT @ xp.sum(R, axis=-3)
+    if Tr == 1:
+        return xp.sum(Ct, axis=-3).mT @ (R if R.ndim < 3 else R[..., 0, :, :])
+    if tuple(Ct.shape[:-2]) != tuple(R.shape[:-2]):
+        lead = _lead(Ct, R)
+        Ct, R = _bcast(xp, Ct, lead), _bcast(xp, R, lead)
+    *outer, T, r, n = Ct.shape
+    Ctw = xp.reshape(Ct, tuple(outer) + (T * r, n))
+    Rw = xp.reshape(R, tuple(outer) + (T * r, R.shape[-1]))
+    return Ctw.mT @ Rw
 
 
 def sum_tasks(x):
     """Sum of a Factored (or dense) matrix over the task axis (axis -3), as a dense array.
 
-    The low-rank part becomes one matrix product: ``Σ_t C_t R_t = [C_1 … C_T] [R_1; …; R_T]``.
+    The low-rank part becomes matrix products: ``Σ_t C_t R_t = [C_1 … C_T] [R_1; …; R_T]``, one GEMM
+    per piece (a factor shared by all tasks is summed first: ``C Σ_t R_t``).
     A ``base`` must carry the full task axis (a broadcast size-1 axis would be counted once).
     """
     if not isinstance(x, Factored):
         return namespace(x).sum(x, axis=-3)
-    out = None
+    terms = []
     if x.base is not None:
-        xp = namespace(x.base)
-        out = xp.sum(x.base, axis=-3) if x.base.ndim >= 3 else x.base
-    if x.Ct is not None:
-        xp = namespace(x.Ct, x.R)
-        lead = _lead(x.Ct, x.R)
-        Ct, R = _bcast(xp, x.Ct, lead), _bcast(xp, x.R, lead)
-        *outer, T, r, n = Ct.shape
-        m = R.shape[-1]
-        Ctw = xp.reshape(Ct, tuple(outer) + (T * r, n))
-        Rw = xp.reshape(R, tuple(outer) + (T * r, m))
-        low = Ctw.mT @ Rw
-        out = low if out is None else out + low
+        terms.append(namespace(x.base).sum(x.base, axis=-3) if x.base.ndim >= 3 else x.base)
+    if x.pieces:
+        xp = namespace(x.pieces[0][0])
+        for Ct, R in x.pieces:
+            terms.append(_sum_piece(xp, Ct, R))
+    if not terms:
+        return None
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
     return out
 
 
 def sum_tasks_nt(a, b):
     """``Σ_t a_t b_tᵀ`` for Factored or dense ``a`` (*, T, n, k), ``b`` (*, T, m, k): dense (*, n, m)."""
     a, b = Factored.wrap(a), Factored.wrap(b)
-    if a.base is None and b.base is None and a.Ct is not None and b.Ct is not None:
-        # (Ca Ra)(Cb Rb)ᵀ = Ca (Ra Rbᵀ) Cbᵀ:  new Cᵀ = (Rb Raᵀ) Caᵀ, new R = Cbᵀ
-        return sum_tasks(Factored(R=b.Ct, Ct=(b.R @ a.R.mT) @ a.Ct))
+    if a.base is None and b.base is None and a.pieces and b.pieces:
+        # (Ca Ra)(Cb Rb)ᵀ = Ca (Ra Rbᵀ) Cbᵀ:  a piece with Cᵀ = (Rb Raᵀ) Caᵀ, R = Cbᵀ for each pair
+        pieces = [((Rb @ Ra.mT) @ Cta, Ctb) for Cta, Ra in a.pieces for Ctb, Rb in b.pieces]
+        return sum_tasks(Factored._from_pieces(None, pieces))
     return sum_tasks(a.dense() @ b.dense().mT)
 
 
 def sum_tasks_tn(a, b):
     """``Σ_t a_tᵀ b_t`` for Factored or dense ``a`` (*, T, k, n), ``b`` (*, T, k, m): dense (*, n, m)."""
     a, b = Factored.wrap(a), Factored.wrap(b)
-    if a.base is None and b.base is None and a.Ct is not None and b.Ct is not None:
-        # (Ca Ra)ᵀ(Cb Rb) = Raᵀ (Caᵀ Cb) Rb:  new Cᵀ = (Cbᵀ Ca) Ra, new R = Rb
-        return sum_tasks(Factored(R=b.R, Ct=(b.Ct @ a.Ct.mT) @ a.R))
+    if a.base is None and b.base is None and a.pieces and b.pieces:
+        # (Ca Ra)ᵀ(Cb Rb) = Raᵀ (Caᵀ Cb) Rb:  a piece with Cᵀ = (Cbᵀ Ca) Ra, R = Rb for each pair
+        pieces = [((Ctb @ Cta.mT) @ Ra, Rb) for Cta, Ra in a.pieces for Ctb, Rb in b.pieces]
+        return sum_tasks(Factored._from_pieces(None, pieces))
     return sum_tasks(a.dense().mT @ b.dense())

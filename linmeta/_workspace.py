@@ -1,0 +1,97 @@
+"""Buffers for the engine's long-lived per-call arrays, reused from one call to the next.
+
+Why.  A meta-gradient keeps every inner step's thin products alive until the reverse pass has
+used them: a few megabytes at 256 tasks.  Allocated afresh at every call, that memory is handed
+back to the operating system when the call ends (glibc trims the top of the heap once more than
+``M_TRIM_THRESHOLD`` is free there, and arrays above ``M_MMAP_THRESHOLD`` are unmapped outright),
+and the next call faults every page of it back in, zeroed: hundreds of page faults per call, at
+microseconds each.  Whether this happens depends on the allocator's history (importing torch, or
+any earlier large temporary, raises glibc's dynamic thresholds), so the same code ran 2-3x slower
+in a plain numpy process than in a benchmark.  Writing those arrays into buffers kept here makes
+the engine's memory traffic independent of the allocator: after the first call with a given
+configuration nothing long-lived is allocated, and the remaining temporaries are a few arrays
+at a time, which the allocator recycles without growing the heap.
+
+How.  A call takes a :class:`Workspace` with :func:`acquire` and hands it back with
+:func:`release`.  Inside the call, :meth:`Workspace.take` returns buffers in the order they are
+asked for; the sequence of shapes is the same at every call with the same configuration, so
+the n-th request finds the n-th buffer of the previous call.  Nothing a call returns may live in
+a workspace buffer (the engine's results are fresh arrays: sums over tasks, means), so a buffer is
+free again as soon as the call that took it has ended.  Each thread has its own workspaces, and a
+call made while another is running in the same thread (re-entrancy) gets a separate one.
+Tensors that carry autograd history get no workspace (``out=`` would cut the graph).
+
+Memory bound.  A workspace holds one call's long-lived arrays, for each configuration it has
+seen, up to :data:`MAX_BYTES` per thread in all; past that it forgets everything and starts
+again.  The engine's chunking (:mod:`linmeta._chunking`) keeps one call's arrays small.
+"""
+from __future__ import annotations
+
+import threading
+
+#: per-thread bound on the bytes kept in workspaces (past it, a workspace starts afresh)
+MAX_BYTES = 256 * 2**20
+
+_local = threading.local()
+
+
+def _device(x):
+    return getattr(x, "device", "cpu")
+
+
+class Workspace:
+    """Buffers handed out in request order (see the module docstring)."""
+
+    __slots__ = ("_bufs", "_cursor", "nbytes")
+
+    def __init__(self):
+        self._bufs = {}
+        self._cursor = 0
+        self.nbytes = 0
+
+    def take(self, xp, shape, like):
+        """An uninitialised array of ``shape`` with the dtype and device of ``like``."""
+        shape = tuple(shape)
+        key = (self._cursor, shape, like.dtype, str(_device(like)))
+        self._cursor += 1
+        buf = self._bufs.get(key)
+        if buf is None:
+            buf = xp.empty(shape, dtype=like.dtype, device=_device(like))
+            size = 1
+            for s in shape:
+                size *= int(s)
+            nbytes = size * int(getattr(like, "itemsize", None) or like.element_size())
+            if self.nbytes + nbytes > MAX_BYTES:
+                self._bufs.clear()
+                self.nbytes = 0
+            self._bufs[key] = buf
+            self.nbytes += nbytes
+        return buf
+
+    def clear(self):
+        self._bufs.clear()
+        self.nbytes = 0
+
+
+def acquire(like):
+    """A workspace for one engine call on arrays like ``like``, or None where none applies."""
+    if getattr(like, "requires_grad", False):
+        return None
+    free = getattr(_local, "free", None)
+    if free is None:
+        free = _local.free = []
+    ws = free.pop() if free else Workspace()
+    ws._cursor = 0
+    return ws
+
+
+def release(ws):
+    """Hand ``ws`` back (after the call's results no longer refer to its buffers)."""
+    if ws is not None:
+        _local.free.append(ws)
+
+
+def clear():
+    """Drop every buffer of this thread's idle workspaces."""
+    for ws in getattr(_local, "free", ()):
+        ws.clear()
