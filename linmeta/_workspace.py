@@ -51,8 +51,7 @@ class Workspace:
 
     def take(self, xp, shape, like):
         """An uninitialised array of ``shape`` with the dtype and device of ``like``."""
-        shape = tuple(shape)
-        key = (self._cursor, shape, like.dtype, str(_device(like)))
+        key = (self._cursor, shape, like.dtype, getattr(like, "device", None))
         self._cursor += 1
         buf = self._bufs.get(key)
         if buf is None:

@@ -177,7 +177,7 @@ class LayerCalculus:
             elif v is None:
                 acc = W[l].left(acc, ws)
             else:
-                acc = sum_terms(W[l].terms(acc) + v.terms(S[l]), ws)  # acc W_l + S_l V_l
+                acc = sum_terms(W[l].terms(acc) + v.terms(S[l], False, ws), ws)  # acc W_l + S_l V_l
         if acc is None:
             return [None] * L
         if scale is not None:
@@ -190,7 +190,7 @@ class LayerCalculus:
                 if v is None:
                     E = W[l - 1].right_t(E, ws)
                 else:
-                    E = sum_terms(W[l - 1].terms(E, True) + v.terms(GP[l - 1], True), ws)
+                    E = sum_terms(W[l - 1].terms(E, True) + v.terms(GP[l - 1], True, ws), ws)
             term = Factored(base=E) if S[l] is None else Factored(Ct=S[l], R=E)
             if dS[l] is not None:
                 term.pieces = term.pieces + ((dS[l], GP[l]),)

@@ -26,6 +26,11 @@ _NS = {}
 
 def namespace(*arrays):
     """Array-API namespace, cached by array type (the generic lookup costs microseconds per call)."""
+    if len(arrays) == 1:
+        ns = _NS.get(type(arrays[0]))
+        if ns is None:
+            ns = _NS[type(arrays[0])] = _namespace(arrays[0])
+        return ns
     key = tuple(type(a) for a in arrays if a is not None)
     ns = _NS.get(key)
     if ns is None:
@@ -33,10 +38,28 @@ def namespace(*arrays):
     return ns
 
 
-def _lead(*arrays):
-    import numpy as np
+def _broadcast(*shapes) -> tuple:
+    """Broadcast shape of ``shapes`` (tuples); raises ValueError if they do not broadcast."""
+    out = shapes[0]
+    for s in shapes[1:]:
+        if s == out:
+            continue
+        n = max(len(s), len(out))
+        a, b = (1,) * (n - len(out)) + tuple(out), (1,) * (n - len(s)) + tuple(s)
+        res = []
+        for x, y in zip(a, b):
+            if x == y or y == 1:
+                res.append(x)
+            elif x == 1:
+                res.append(y)
+            else:
+                raise ValueError(f"shapes {shapes} do not broadcast")
+        out = tuple(res)
+    return tuple(out)
 
-    return np.broadcast_shapes(*[tuple(a.shape[:-2]) for a in arrays if a is not None])
+
+def _lead(*arrays):
+    return _broadcast(*[tuple(a.shape[:-2]) for a in arrays if a is not None])
 
 
 def _bcast(xp, a, lead):
@@ -61,7 +84,7 @@ def _shape_of(arrays):
     shape = tuple(arrays[0].shape)
     for a in arrays[1:]:
         if tuple(a.shape) != shape:
-            return _lead(*arrays) + tuple(arrays[0].shape[-2:])
+            return _broadcast(*[tuple(a.shape) for a in arrays])
     return shape
 
 
@@ -73,26 +96,36 @@ def thin_matmul(Z, B, ws=None):
     has no run axis either, the run axis is stacked into the rows too.  ``ws``: write the result
     into a buffer of that :class:`~linmeta._workspace.Workspace`.
     """
-    if Z.ndim >= 3 and Z.shape[-3] > 1 and _shared(B):
-        zs = Z.shape
-        k, n = zs[-2], zs[-1]
-        m = B.shape[-1]
-        Bm = B.reshape(tuple(B.shape[:-3]) + tuple(B.shape[-2:])) if B.ndim >= 3 else B
-        if Bm.ndim == 2:  # one matrix for all runs and tasks: a single GEMM
-            Zr, shape = Z.reshape((-1, n)), tuple(zs[:-1]) + (m,)
-        else:
-            Zr = Z.reshape(tuple(zs[:-3]) + (zs[-3] * k, n))
-            shape = _lead(Zr, Bm) + (zs[-3], k, m)
+    zs, bs = Z.shape, B.shape
+    nz = len(zs)
+    if nz >= 3 and zs[-3] > 1 and (len(bs) < 3 or bs[-3] == 1):
+        n, m = zs[-1], bs[-1]
+        if len(bs) <= 3 or (len(bs) == 4 and bs[0] == 1 and nz == 3):
+            # one matrix for all runs and tasks: a single GEMM over every row
+            Bm = B.reshape(bs[-2:]) if len(bs) > 2 else B
+            Zr = Z.reshape((-1, n))
+            shape = tuple(zs[:-1]) + (m,)
+            if ws is None:
+                return (Zr @ Bm).reshape(shape)
+            xp = namespace(Z)
+            out = ws.take(xp, shape, Z if Z.dtype == B.dtype else _result_like(xp, (Z, B)))
+            xp.matmul(Zr, Bm, out=out.reshape((-1, m)))
+            return out
+        # a matrix per run: one GEMM per run over its stacked task rows
+        Bm = B.reshape(tuple(bs[:-3]) + tuple(bs[-2:]))
+        Zr = Z.reshape(tuple(zs[:-3]) + (zs[-3] * zs[-2], n))
+        lead = _broadcast(tuple(zs[:-3]), tuple(bs[:-3]))
         if ws is None:
-            return (Zr @ Bm).reshape(shape)
+            out = Zr @ Bm
+            return out.reshape(tuple(out.shape[:-2]) + (zs[-3], zs[-2], m))
         xp = namespace(Z)
-        out = ws.take(xp, shape, _result_like(xp, (Z, B)))
-        xp.matmul(Zr, Bm, out=out.reshape(tuple(shape[:-3]) + (zs[-3] * k, m) if Bm.ndim > 2 else (-1, m)))
+        out = ws.take(xp, lead + (zs[-3], zs[-2], m), Z if Z.dtype == B.dtype else _result_like(xp, (Z, B)))
+        xp.matmul(Zr, Bm, out=out.reshape(lead + (zs[-3] * zs[-2], m)))
         return out
     if ws is None:
         return Z @ B
     xp = namespace(Z)
-    out = ws.take(xp, _lead(Z, B) + (Z.shape[-2], B.shape[-1]), _result_like(xp, (Z, B)))
+    out = ws.take(xp, _lead(Z, B) + (zs[-2], bs[-1]), Z if Z.dtype == B.dtype else _result_like(xp, (Z, B)))
     xp.matmul(Z, B, out=out)
     return out
 
@@ -140,13 +173,13 @@ class Factored:
     itself works on the pieces (:attr:`pieces`) and never stacks them.
     """
 
-    __slots__ = ("base", "pieces", "_plan_left", "_plan_right")
+    __slots__ = ("base", "pieces", "_plan_left", "_plan_right", "_stack")
 
     def __init__(self, base=None, C=None, R=None, *, Ct=None):
         self.base = base
         Ct = Ct if C is None else C.mT
         self.pieces = () if Ct is None else ((Ct, R),)
-        self._plan_left = self._plan_right = None
+        self._plan_left = self._plan_right = self._stack = None
 
     @classmethod
     def _from_pieces(cls, base, pieces):
@@ -199,13 +232,36 @@ class Factored:
             out = low if out is None else out + low
         return out
 
-    def _plan(self, right: bool):
+    def _task_stack(self, ws=None):
+        """The pieces whose factors both vary by task, stacked into one ``(Ct, R)`` (None if fewer than two).
+
+        Built once per matrix (into ``ws`` if given): products then contract and expand once
+        whatever the number of such pieces, and the sum over tasks is one GEMM.
+        """
+        if self._stack is None:
+            full = [p for p in self.pieces if not _shared(p[0]) and not _shared(p[1])]
+            if len(full) < 2:
+                self._stack = False
+            else:
+                xp = namespace(full[0][0])
+                lead = _lead(*[a for p in full for a in p])
+                stacks = []
+                for i in (0, 1):
+                    parts = [p[i] if tuple(p[i].shape[:-2]) == lead else _bcast(xp, p[i], lead) for p in full]
+                    shape = lead + (sum(int(a.shape[-2]) for a in parts), parts[0].shape[-1])
+                    out = None if ws is None else ws.take(xp, shape, _result_like(xp, parts))
+                    stacks.append(xp.concat(parts, axis=-2) if out is None else xp.concat(parts, axis=-2, out=out))
+                self._stack = tuple(stacks)
+        return self._stack or None
+
+    def _plan(self, right: bool, ws=None):
         """How :meth:`left` (``right=False``) or :meth:`right_t` meets a thin ``Z``, built once per matrix.
 
         The shared parts, ``[base | C_i ...]`` for the pieces whose ``C_i`` is the same for all tasks
         (``[baseᵀ | R_iᵀ ...]`` for :meth:`right_t`), sit side by side in one per-run matrix, so that
         ``Z`` meets all of them in one GEMM over the stacked task rows; each such piece then only
-        needs its small coefficients expanded.  Per-task pieces are contracted with ``Z`` first.
+        needs its small coefficients expanded.  Pieces that vary by task are contracted with ``Z``
+        (all at once, stacked, when there are several).
         Returns ``(matrix or None, width of its base part, its width, [(start, stop, factor)],
         [(factorᵀ to contract, factor to expand)], per-task base or None)``.
         """
@@ -220,6 +276,7 @@ class Factored:
             cols.append(base.mT if right else base)
             width = int(base.shape[-2] if right else base.shape[-1])
         off = width
+        stack = self._task_stack(ws)
         for Ct, R in self.pieces:
             f, other = (R, Ct) if right else (Ct, R)
             if _shared(f):
@@ -227,8 +284,10 @@ class Factored:
                 cols.append(f.mT)
                 sparts.append((off, off + r, other))
                 off += r
-            else:
+            elif stack is None or _shared(other):
                 tparts.append((f.mT, other))
+        if stack is not None:
+            tparts.append((stack[1].mT, stack[0]) if right else (stack[0].mT, stack[1]))
         if not cols:
             mat = None
         elif len(cols) == 1:
@@ -245,13 +304,13 @@ class Factored:
             self._plan_left = plan
         return plan
 
-    def terms(self, Z, right: bool = False) -> list:
+    def terms(self, Z, right: bool = False, ws=None) -> list:
         """The arrays whose sum is ``Z @ X`` (``right=False``) or ``Z @ Xᵀ``, left unsummed.
 
         Callers that add further terms (Horner's rule, the Hessian recursions) sum them all at once
-        with :func:`sum_terms`; the first term is always a fresh temporary.
+        with :func:`sum_terms`.  ``ws`` only receives the stacked factors (:meth:`_task_stack`).
         """
-        mat, width, total, sparts, tparts, task_base = self._plan(right)
+        mat, width, total, sparts, tparts, task_base = self._plan(right, ws)
         terms = []
         if mat is not None:
             ZB = thin_matmul(Z, mat)
@@ -266,10 +325,10 @@ class Factored:
         return terms
 
     def _product(self, Z, right: bool, ws):
-        plan = self._plan(right)
+        plan = self._plan(right, ws)
         if not plan[3] and not plan[4] and plan[5] is None:  # a single shared matrix: one GEMM
             return thin_matmul(Z, plan[0], ws)
-        return sum_terms(self.terms(Z, right), ws)
+        return sum_terms(self.terms(Z, right, ws), ws)
 
     def left(self, Z, ws=None):
         """``Z @ X`` for a thin ``Z`` (*, k, n); into a workspace buffer if ``ws``."""
@@ -350,8 +409,12 @@ def sum_tasks(x):
         terms.append(namespace(x.base).sum(x.base, axis=-3) if x.base.ndim >= 3 else x.base)
     if x.pieces:
         xp = namespace(x.pieces[0][0])
+        stack = x._task_stack()
         for Ct, R in x.pieces:
-            terms.append(_sum_piece(xp, Ct, R))
+            if stack is None or _shared(Ct) or _shared(R):
+                terms.append(_sum_piece(xp, Ct, R))
+        if stack is not None:
+            terms.append(_sum_piece(xp, *stack))
     if not terms:
         return None
     out = terms[0]

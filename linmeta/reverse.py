@@ -28,6 +28,7 @@ from .factored import namespace
 from .chain_rule import LayerCalculus
 from .factored import sum_tasks
 from .inner_loop import run_inner_loop
+from .losses import _value_and_grad as _loss_value_and_grad
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,15 @@ def query_value_and_adjoint(theta, query, _ws=None) -> tuple:
     adapted layer, per task, as :class:`~linmeta.factored.Factored` (*runs, T, n_l, n_{l-1}).
     """
     final = LayerCalculus(theta, _ws)
-    per_task = query.value(final.M)
-    value = namespace(per_task).mean(per_task, axis=-1)
-    return value, final.layer_grads_factored(query.grad(final.M) / per_task.shape[-1])
+    per_task, G = _loss_value_and_grad(query, final.M)
+    xp = namespace(per_task)
+    T = per_task.shape[-1]
+    value = xp.sum(per_task, axis=-1) * (1.0 / T)
+    if _ws is None:
+        G = G * (1.0 / T)
+    else:
+        G = xp.multiply(G, 1.0 / T, out=_ws.take(xp, G.shape, G))
+    return value, final.layer_grads_factored(None, GP=final.below(G))
 
 
 def value_and_grad(params, support, query, rule, precond, phi) -> MetaGradient:
