@@ -117,6 +117,25 @@ def _tasks_of(loss, sl):
     return _slice_loss(loss, lambda a, t: a.ndim - t - 1, sl)
 
 
+def _scaled(a, w):
+    """``w a``, in place when ``a`` is an array of floating dtype (the engine's fresh results)."""
+    try:
+        a *= w
+        return a
+    except (TypeError, ValueError, RuntimeError):
+        return w * a
+
+
+def _add_scaled(acc, a, w):
+    """``acc + w a``, in place in ``acc``."""
+    a = _scaled(a, w)
+    try:
+        acc += a
+        return acc
+    except (TypeError, ValueError, RuntimeError):
+        return acc + a
+
+
 def value_and_grad(engine_value_and_grad, params, support, query, rule, precond, phi) -> MetaGradient:
     """``engine_value_and_grad(params, support, query, rule, precond, phi)`` in chunks (see the module docstring)."""
     runs = tuple(params[0].shape[:-2])
@@ -140,13 +159,15 @@ def value_and_grad(engine_value_and_grad, params, support, query, rule, precond,
             ts = slice(t0, t1)
             w = (t1 - t0) / T
             mg = engine_value_and_grad(p_c, _tasks_of(s_c, ts), _tasks_of(q_c, ts), rule, precond, phi_c)
-            part = (w * mg.value, tuple(w * g for g in mg.params), tuple(tuple(w * g for g in pl) for pl in mg.phi))
+            part = [mg.value, *mg.params, *(g for pl in mg.phi for g in pl)]  # fresh arrays: scaled in place
             if acc is None:
-                acc = part
+                acc = [_scaled(a, w) for a in part]
             else:
-                acc = (acc[0] + part[0], tuple(a + b for a, b in zip(acc[1], part[1])),
-                       tuple(tuple(a + b for a, b in zip(pa, pb)) for pa, pb in zip(acc[2], part[2])))
-        results.append(MetaGradient(value=acc[0], params=acc[1], phi=acc[2]))
+                acc = [_add_scaled(a, b, w) for a, b in zip(acc, part)]
+        L = len(params)
+        it = iter(acc[1 + L:])
+        results.append(MetaGradient(value=acc[0], params=tuple(acc[1:1 + L]),
+                                    phi=tuple(tuple(next(it) for _ in pl) for pl in phi)))
     if len(results) == 1:
         return results[0]
 

@@ -31,7 +31,7 @@ Everything broadcasts over leading (run, task) axes.
 """
 from __future__ import annotations
 
-from .factored import Factored, namespace, sum_terms
+from .factored import Factored, namespace, sum_products
 
 
 def _add(a, b):
@@ -177,12 +177,16 @@ class LayerCalculus:
             elif v is None:
                 acc = W[l].left(acc, ws)
             else:
-                acc = sum_terms(W[l].terms(acc) + v.terms(S[l], False, ws), ws)  # acc W_l + S_l V_l
+                acc = sum_products([(W[l], acc, False), (v, S[l], False)], ws)  # acc W_l + S_l V_l
         if acc is None:
             return [None] * L
-        if scale is not None:
-            acc = scale * acc
         E = loss.hess_action(self.M, acc)
+        if scale is not None:  # the Hessian action is linear in dM: scale its (smaller or equal) output
+            if ws is None:
+                E = scale * E
+            else:
+                xp = namespace(E)
+                E = xp.multiply(E, scale, out=ws.take(xp, E.shape, E))
         out = []
         for l in range(L):
             if l > 0:
@@ -190,7 +194,7 @@ class LayerCalculus:
                 if v is None:
                     E = W[l - 1].right_t(E, ws)
                 else:
-                    E = sum_terms(W[l - 1].terms(E, True) + v.terms(GP[l - 1], True, ws), ws)
+                    E = sum_products([(W[l - 1], E, True), (v, GP[l - 1], True)], ws)
             term = Factored(base=E) if S[l] is None else Factored(Ct=S[l], R=E)
             if dS[l] is not None:
                 term.pieces = term.pieces + ((dS[l], GP[l]),)

@@ -38,6 +38,24 @@ def namespace(*arrays):
     return ns
 
 
+_MM = {}
+
+
+def _matmul_into(a, b, out):
+    """``matmul(a, b, out=out)`` with the backend's own function (array_api_compat wraps numpy's in Python)."""
+    fn = _MM.get(type(a))
+    if fn is None:
+        root = type(a).__module__.split(".")[0]
+        if root in ("numpy", "torch"):
+            import importlib
+
+            fn = importlib.import_module(root).matmul
+        else:
+            fn = namespace(a).matmul
+        fn = _MM[type(a)] = fn
+    return fn(a, b, out=out)
+
+
 def _broadcast(*shapes) -> tuple:
     """Broadcast shape of ``shapes`` (tuples); raises ValueError if they do not broadcast."""
     out = shapes[0]
@@ -88,13 +106,13 @@ def _shape_of(arrays):
     return shape
 
 
-def thin_matmul(Z, B, ws=None):
+def thin_matmul(Z, B, ws=None, scratch=False):
     """``Z @ B`` where ``B`` may be shared across the task axis (size 1 at axis -3).
 
     Multiplying T thin per-task blocks by one shared matrix is one GEMM on the stacked rows,
     ``(T·k, n) @ (n, m)``, instead of T small products (which numpy runs one by one).  When ``B``
     has no run axis either, the run axis is stacked into the rows too.  ``ws``: write the result
-    into a buffer of that :class:`~linmeta._workspace.Workspace`.
+    into a buffer of that :class:`~linmeta._workspace.Workspace` (a temporary one if ``scratch``).
     """
     zs, bs = Z.shape, B.shape
     nz = len(zs)
@@ -108,8 +126,9 @@ def thin_matmul(Z, B, ws=None):
             if ws is None:
                 return (Zr @ Bm).reshape(shape)
             xp = namespace(Z)
-            out = ws.take(xp, shape, Z if Z.dtype == B.dtype else _result_like(xp, (Z, B)))
-            xp.matmul(Zr, Bm, out=out.reshape((-1, m)))
+            like = Z if Z.dtype == B.dtype else _result_like(xp, (Z, B))
+            out = ws.scratch(xp, shape, like) if scratch else ws.take(xp, shape, like)
+            _matmul_into(Zr, Bm, out.reshape((-1, m)))
             return out
         # a matrix per run: one GEMM per run over its stacked task rows
         Bm = B.reshape(tuple(bs[:-3]) + tuple(bs[-2:]))
@@ -119,49 +138,89 @@ def thin_matmul(Z, B, ws=None):
             out = Zr @ Bm
             return out.reshape(tuple(out.shape[:-2]) + (zs[-3], zs[-2], m))
         xp = namespace(Z)
-        out = ws.take(xp, lead + (zs[-3], zs[-2], m), Z if Z.dtype == B.dtype else _result_like(xp, (Z, B)))
-        xp.matmul(Zr, Bm, out=out.reshape(lead + (zs[-3] * zs[-2], m)))
+        like = Z if Z.dtype == B.dtype else _result_like(xp, (Z, B))
+        shape = lead + (zs[-3], zs[-2], m)
+        out = ws.scratch(xp, shape, like) if scratch else ws.take(xp, shape, like)
+        _matmul_into(Zr, Bm, out.reshape(lead + (zs[-3] * zs[-2], m)))
         return out
+    return _matmul(Z, B, ws, scratch)
+
+
+def _matmul(a, b, ws, scratch=True):
+    """``a @ b``, into a workspace buffer if ``ws``."""
     if ws is None:
-        return Z @ B
-    xp = namespace(Z)
-    out = ws.take(xp, _lead(Z, B) + (zs[-2], bs[-1]), Z if Z.dtype == B.dtype else _result_like(xp, (Z, B)))
-    xp.matmul(Z, B, out=out)
+        return a @ b
+    xp = namespace(a)
+    la, lb = a.shape[:-2], b.shape[:-2]
+    shape = (la if la == lb else _broadcast(tuple(la), tuple(lb))) + (a.shape[-2], b.shape[-1])
+    like = a if a.dtype == b.dtype else _result_like(xp, (a, b))
+    out = ws.scratch(xp, shape, like) if scratch else ws.take(xp, shape, like)
+    _matmul_into(a, b, out)
     return out
 
 
-def _expand(coef, F):
-    """``coef @ F`` for small coefficients ``coef`` (*, o, r) and a factor ``F`` (*, r, m).
+def _expand(coef, F, ws=None):
+    """``coef @ F`` for small coefficients ``coef`` (*, o, r) and a factor ``F`` (*, r, m) (a temporary).
 
     Rank 1 is a broadcast product (no per-task matrix products at all); a shared ``F`` is one GEMM.
     """
     if F.shape[-2] == 1:
-        return coef * F
+        if ws is None:
+            return coef * F
+        xp = namespace(coef)
+        cs, fs = coef.shape, F.shape
+        shape = cs[:-1] + fs[-1:] if cs[:-2] == fs[:-2] else _broadcast(tuple(cs), tuple(fs))
+        return xp.multiply(coef, F, out=ws.scratch(xp, shape, coef if coef.dtype == F.dtype else _result_like(xp, (coef, F))))
     if _shared(F):
-        return thin_matmul(coef, F)
-    return coef @ F
+        return thin_matmul(coef, F, ws, True)
+    return _matmul(coef, F, ws)
 
 
 def sum_terms(terms, ws=None):
-    """``Σ terms`` (broadcasting), into a buffer of the workspace ``ws`` if given.
+    """``Σ terms`` (broadcasting), into a buffer of the workspace ``ws`` if given (never one of the terms).
 
     Without ``ws`` the sum is accumulated in place in a fresh array (``terms[0] + terms[1]``); no
-    term is modified.
+    term is modified, and a single term is returned as it is.
     """
-    if len(terms) == 1:
-        return terms[0]
-    xp = namespace(terms[0])
     if ws is None:
+        if len(terms) == 1:
+            return terms[0]
         out = terms[0] + terms[1]
         if any(t.dtype != out.dtype for t in terms[2:]):  # mixed real and complex: no in-place sums
             for t in terms[2:]:
                 out = out + t
             return out
-    else:
-        out = ws.take(xp, _shape_of(terms), _result_like(xp, terms))
-        xp.add(terms[0], terms[1], out=out)
+        for t in terms[2:]:
+            out += t
+        return out
+    xp = namespace(terms[0])
+    out = ws.take(xp, _shape_of(terms), _result_like(xp, terms))
+    if len(terms) == 1:
+        out[...] = terms[0]
+        return out
+    xp.add(terms[0], terms[1], out=out)
     for t in terms[2:]:
         out += t
+    return out
+
+
+def sum_products(items, ws=None, extra=()):
+    """``Σ Z X`` (or ``Z Xᵀ``) over ``items = [(X, Z, right)]``, plus the arrays ``extra``, as one sum.
+
+    With a workspace the result lands in one of its buffers, and the temporaries of the products are
+    recycled as soon as the sum is written.
+    """
+    if ws is None:
+        terms = list(extra)
+        for X, Z, right in items:
+            terms += X.terms(Z, right)
+        return sum_terms(terms)
+    mark = ws.mark()
+    terms = list(extra)
+    for X, Z, right in items:
+        terms += X.terms(Z, right, ws)
+    out = sum_terms(terms, ws)
+    ws.reset(mark)
     return out
 
 
@@ -295,7 +354,12 @@ class Factored:
         else:
             xp = namespace(cols[0])
             lead = _lead(*cols)
-            mat = xp.concat([c if tuple(c.shape[:-2]) == lead else _bcast(xp, c, lead) for c in cols], axis=-1)
+            cols = [c if tuple(c.shape[:-2]) == lead else _bcast(xp, c, lead) for c in cols]
+            if ws is None:
+                mat = xp.concat(cols, axis=-1)
+            else:
+                shape = lead + (cols[0].shape[-2], sum(int(c.shape[-1]) for c in cols))
+                mat = xp.concat(cols, axis=-1, out=ws.take(xp, shape, _result_like(xp, cols)))
         task_base = None if base is None or shared_base else (base.mT if right else base)
         plan = (mat, width, off, sparts, tparts, task_base)
         if right:
@@ -308,27 +372,28 @@ class Factored:
         """The arrays whose sum is ``Z @ X`` (``right=False``) or ``Z @ Xᵀ``, left unsummed.
 
         Callers that add further terms (Horner's rule, the Hessian recursions) sum them all at once
-        with :func:`sum_terms`.  ``ws`` only receives the stacked factors (:meth:`_task_stack`).
+        (:func:`sum_products`).  With ``ws`` the terms are workspace temporaries: valid until the
+        workspace is reset to a mark taken before this call.
         """
         mat, width, total, sparts, tparts, task_base = self._plan(right, ws)
         terms = []
         if mat is not None:
-            ZB = thin_matmul(Z, mat)
+            ZB = thin_matmul(Z, mat, ws, True)
             if width:
                 terms.append(ZB if width == total else ZB[..., :width])
             for a, b, F in sparts:
-                terms.append(_expand(ZB[..., a:b], F))
+                terms.append(_expand(ZB[..., a:b], F, ws))
         if task_base is not None:
-            terms.append(Z @ task_base)
+            terms.append(_matmul(Z, task_base, ws))
         for Ft, F in tparts:
-            terms.append(_expand(Z @ Ft, F))
+            terms.append(_expand(_matmul(Z, Ft, ws), F, ws))
         return terms
 
     def _product(self, Z, right: bool, ws):
         plan = self._plan(right, ws)
         if not plan[3] and not plan[4] and plan[5] is None:  # a single shared matrix: one GEMM
             return thin_matmul(Z, plan[0], ws)
-        return sum_terms(self.terms(Z, right, ws), ws)
+        return sum_products([(self, Z, right)], ws)
 
     def left(self, Z, ws=None):
         """``Z @ X`` for a thin ``Z`` (*, k, n); into a workspace buffer if ``ws``."""
@@ -375,8 +440,11 @@ def _task_size(x) -> int:
     return 1 if x.ndim < 3 else int(x.shape[-3])
 
 
-def _sum_piece(xp, Ct, R):
-    """``Σ_t Ct_tᵀ R_t`` (*, n, m) for one piece; a factor shared by all tasks is broadcast over them."""
+def _sum_piece(xp, Ct, R, ws=None):
+    """``Σ_t Ct_tᵀ R_t`` (*, n, m) for one piece; a factor shared by all tasks is broadcast over them.
+
+    ``ws``: the result is a workspace temporary (to be added to another array at once).
+    """
     Ts, Tr = _task_size(Ct), _task_size(R)
     if Ts == 1 and Tr == 1:
         Cm = Ct if Ct.ndim < 3 else Ct[..., 0, :, :]
@@ -392,34 +460,42 @@ def _sum_piece(xp, Ct, R):
     *outer, T, r, n = Ct.shape
     Ctw = xp.reshape(Ct, tuple(outer) + (T * r, n))
     Rw = xp.reshape(R, tuple(outer) + (T * r, R.shape[-1]))
-    return Ctw.mT @ Rw
+    return _matmul(Ctw.mT, Rw, ws)
 
 
-def sum_tasks(x):
-    """Sum of a Factored (or dense) matrix over the task axis (axis -3), as a dense array.
+def sum_tasks(x, ws=None):
+    """Sum of a Factored (or dense) matrix over the task axis (axis -3), as a fresh dense array.
 
     The low-rank part becomes matrix products: ``Σ_t C_t R_t = [C_1 … C_T] [R_1; …; R_T]``, one GEMM
-    per piece (a factor shared by all tasks is summed first: ``C Σ_t R_t``).
+    for the pieces that vary by task (stacked) and one per piece with a shared factor (summed first:
+    ``C Σ_t R_t``).
     A ``base`` must carry the full task axis (a broadcast size-1 axis would be counted once).
+    ``ws``: a workspace for the stacked factors and the partial sums (the result itself is fresh).
     """
     if not isinstance(x, Factored):
         return namespace(x).sum(x, axis=-3)
-    terms = []
+    out = None
     if x.base is not None:
-        terms.append(namespace(x.base).sum(x.base, axis=-3) if x.base.ndim >= 3 else x.base)
-    if x.pieces:
-        xp = namespace(x.pieces[0][0])
-        stack = x._task_stack()
-        for Ct, R in x.pieces:
-            if stack is None or _shared(Ct) or _shared(R):
-                terms.append(_sum_piece(xp, Ct, R))
-        if stack is not None:
-            terms.append(_sum_piece(xp, *stack))
-    if not terms:
-        return None
-    out = terms[0]
-    for t in terms[1:]:
-        out = out + t
+        out = namespace(x.base).sum(x.base, axis=-3) if x.base.ndim >= 3 else x.base + 0
+    if not x.pieces:
+        return out
+    xp = namespace(x.pieces[0][0])
+    stack = x._task_stack(ws)
+    pieces = [p for p in x.pieces if stack is None or _shared(p[0]) or _shared(p[1])]
+    if stack is not None:
+        pieces.append(stack)
+    mark = None if ws is None else ws.mark()
+    for Ct, R in pieces:
+        if out is None:
+            out = _sum_piece(xp, Ct, R)
+            continue
+        low = _sum_piece(xp, Ct, R, ws)
+        if low.dtype == out.dtype and tuple(low.shape) == tuple(out.shape):
+            out += low
+        else:
+            out = out + low
+    if mark is not None:
+        ws.reset(mark)
     return out
 
 

@@ -86,7 +86,7 @@ def value_and_grad(params, support, query, rule, precond, phi) -> MetaGradient:
     -------
     :class:`MetaGradient`
     """
-    ws = _workspace.acquire(params[0])
+    ws = _workspace.acquire(params[0]) if _workspace.worthwhile(params, support.n_tasks) else None
     try:
         return _value_and_grad(params, support, query, rule, precond, phi, ws)
     finally:
@@ -117,7 +117,7 @@ def _value_and_grad(params, support, query, rule, precond, phi, ws):
         Hv = calc.scaled_hvp(support, GP, V, neg_alpha)
         bar = [b if h is None else b.plus(h, ws) for b, h in zip(bar, Hv)]
 
-    grads = tuple(sum_tasks(b) for b in bar)
+    grads = tuple(sum_tasks(b, ws) for b in bar)
     phi_grads = tuple(tuple(xp.zeros_like(p) for p in phi_l) if phi_bar[l] is None else tuple(phi_bar[l])
                       for l, phi_l in enumerate(phi))
     return MetaGradient(value=value, params=grads, phi=phi_grads)
