@@ -148,3 +148,24 @@ def test_workspace_gives_the_same_numbers_as_fresh_arrays(seed):
         for pa, pb in zip(with_ws.phi, without.phi):
             for a, b in zip(pa, pb):
                 assert rel_err(a, b) <= 1e-13
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_torch_through_the_workspace_matches_numpy(seed):
+    """The same buffers and ``out=`` writes on torch tensors (the array-API code path, CPU here)."""
+    torch = pytest.importorskip("torch")
+    from linmeta._backend import to_backend
+
+    params, batch, rule, precond, phi = _random_case(seed)
+    ref = value_and_grad(params, batch.support, batch.query, rule, precond, phi)
+    tp = to_backend(params, "torch")
+    tphi = tuple(to_backend(list(pl), "torch") for pl in phi)
+    for _ in range(2):
+        got = value_and_grad(tp, batch.support.to("torch"), batch.query.to("torch"), rule, precond, tphi)
+        assert isinstance(got.params[0], torch.Tensor)
+        assert rel_err(got.value.numpy(), ref.value) <= 1e-12
+        for a, b in zip(got.params, ref.params):
+            assert rel_err(a.numpy(), b) <= 1e-12
+        for pa, pb in zip(got.phi, ref.phi):
+            for a, b in zip(pa, pb):
+                assert rel_err(np.asarray(a), b) <= 1e-12
