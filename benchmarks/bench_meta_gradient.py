@@ -53,10 +53,10 @@ import _trace  # noqa: E402
 
 CONFIG = dict(d=20, widths=(32, 32), out=1, K=10, Q=20, steps=2, alpha=0.05, tasks=256)
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-SWEEPS = [("T", "tasks", [32, 256, 1024, 4096]), ("R", "runs", [1, 16, 128, 1024]),
+SWEEPS = [("T", "tasks", [1, 32, 256, 1024, 4096]), ("R", "runs", [1, 16, 128, 1024]),
           ("R per-run tasks", "runs_own", [16, 128]), ("widths", "widths", [(32, 32), (128, 128), (512, 512)]),
           ("k", "steps", [1, 2, 5])]
-QUICK_SWEEPS = [("T", "tasks", [32, 256]), ("R", "runs", [1, 16]), ("widths", "widths", [(32, 32), (128, 128)]),
+QUICK_SWEEPS = [("T", "tasks", [1, 32, 256]), ("R", "runs", [1, 16]), ("widths", "widths", [(32, 32), (128, 128)]),
                 ("k", "steps", [1, 2])]
 
 
@@ -494,18 +494,39 @@ def child_process_kind(baseline_rev, n):
             for k, v in res.items()} | {"torch_loaded": "torch" in sys.modules}
 
 
+def _status_bytes(field):
+    """``VmRSS`` / ``VmHWM`` of this process from /proc/self/status, in bytes (None where unavailable)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def child_peak(runs, own):
+    """Peak resident memory of one call over ``runs`` runs (the high-water mark is reset after the inputs
+    are built, so the peak is that of the call: inputs, interpreter and the engine's own arrays)."""
     cfg = dict(CONFIG)
     params, S, Q = moments_problem(cfg, runs, own)
     inputs = sum(a.nbytes for a in (*params, S.A, S.B, S.c, Q.A, Q.B, Q.c))
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     step = engine_step(lm, params, S, Q, cfg)
-    c0 = time.process_time()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+        reset = True
+    except OSError:
+        reset = False
+    rss0 = _status_bytes("VmRSS")
+    c0, t0 = time.process_time(), time.perf_counter()
     step()
-    t = time.process_time() - c0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"runs": runs, "own_tasks": own, "input_bytes": inputs, "peak_rss_bytes": rss,
-            "peak_rss_before_call_bytes": rss0, "seconds": t, "run_tasks_per_s": runs * cfg["tasks"] / t}
+    t, wall = time.process_time() - c0, time.perf_counter() - t0
+    peak = _status_bytes("VmHWM") if reset else None
+    return {"runs": runs, "own_tasks": own, "input_bytes": inputs, "rss_before_call_bytes": rss0,
+            "peak_rss_during_call_bytes": peak, "call_added_bytes": None if peak is None else peak - rss0,
+            "cpu_seconds": t, "wall_seconds": wall, "run_tasks_per_s": runs * cfg["tasks"] / t}
 
 
 def set_threads(n):
@@ -625,8 +646,16 @@ def main(argv=None):
 
     print("\n3. process kinds (standard config; new engine and baseline interleaved in each process)")
     kinds = {}
-    for name, extra, env in [("numpy-only process", [], None), ("torch loaded", ["torch"], None)]:
-        kinds[name] = run_child(["process-kind", args.baseline or "-", "200"] + extra, env)
+    variants = [("numpy-only process", [], True), ("torch loaded", ["torch"], True)]
+    if args.threads:
+        variants += [("numpy-only process, library-default threads", [], False),
+                     ("torch loaded, library-default threads", ["torch"], False)]
+    for name, extra, limit in variants:
+        saved = list(THREADS)
+        if not limit:
+            THREADS[:] = []
+        kinds[name] = run_child(["process-kind", args.baseline or "-", "200"] + extra)
+        THREADS[:] = saved
         print(f"  {name}: {json.dumps(kinds[name])}", flush=True)
     out["process_kinds"] = kinds
 

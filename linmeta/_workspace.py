@@ -1,32 +1,34 @@
-"""Buffers for the engine's long-lived per-call arrays, reused from one call to the next.
+"""Buffers for the engine's per-call arrays, reused from one call to the next.
 
 Why.  A meta-gradient keeps every inner step's thin products alive until the reverse pass has
 used them: a few megabytes at 256 tasks.  Allocated afresh at every call, that memory is handed
 back to the operating system when the call ends (glibc trims the top of the heap once more than
 ``M_TRIM_THRESHOLD`` is free there, and arrays above ``M_MMAP_THRESHOLD`` are unmapped outright),
-and the next call faults every page of it back in, zeroed: hundreds of page faults per call, at
-microseconds each.  Whether this happens depends on the allocator's history (importing torch, or
-any earlier large temporary, raises glibc's dynamic thresholds), so the same code ran 2-3x slower
-in a plain numpy process than in a benchmark.  Writing those arrays into buffers kept here makes
-the engine's memory traffic independent of the allocator: after the first call with a given
-configuration nothing long-lived is allocated, and the remaining temporaries are a few arrays
-at a time, which the allocator recycles without growing the heap.
+and the next call faults every page of it back in, zeroed: 930 page faults per call at the
+standard configuration, at several microseconds each on a virtual machine.  Whether this happens
+depends on the allocator's history (importing torch, or any earlier large temporary, raises
+glibc's dynamic thresholds), so the same code ran 2-3x slower in a plain numpy process than in a
+benchmark.  Writing the engine's arrays into buffers kept here makes its memory traffic
+independent of the allocator: after the first call with a given configuration, no large array is
+allocated during a call except its results.
 
 How.  A call takes a :class:`Workspace` with :func:`acquire` and hands it back with
-:func:`release`.  Inside the call, :meth:`Workspace.take` returns buffers in the order they are
-asked for; the sequence of shapes is the same at every call with the same configuration, so
-the n-th request finds the n-th buffer of the previous call.  Temporaries (the terms of a product
+:func:`release`.  Inside the call, :meth:`Workspace.take` returns buffers for the arrays that live
+until the call ends (the inner steps' products, the reverse pass's factors), in the order they are
+asked for; the sequence of shapes is the same at every call with the same configuration, so the
+n-th request finds the n-th buffer of the previous call.  Temporaries (the terms of a product
 before they are summed) come from a second region with stack discipline: a product marks it,
 takes its temporaries with :meth:`Workspace.scratch`, and resets it to the mark once their sum is
-written, so the next product reuses the same buffers (as a cache-friendly allocator would).  Nothing a call returns may live in
-a workspace buffer (the engine's results are fresh arrays: sums over tasks, means), so a buffer is
-free again as soon as the call that took it has ended.  Each thread has its own workspaces, and a
-call made while another is running in the same thread (re-entrancy) gets a separate one.
-Tensors that carry autograd history get no workspace (``out=`` would cut the graph).
+written, so the next product reuses the same buffers, still in cache.  Nothing a call returns may
+live in a workspace buffer (the engine's results are fresh arrays: sums over tasks, means), so a
+buffer is free again as soon as the call that took it has ended.  Each thread has its own
+workspaces, and a call made while another is running in the same thread (re-entrancy) gets a
+separate one.  Tensors that carry autograd history get no workspace (``out=`` would cut the graph),
+and small calls (:func:`worthwhile`) none either: the allocator keeps their memory by itself.
 
-Memory bound.  A workspace holds one call's long-lived arrays, for each configuration it has
-seen, up to :data:`MAX_BYTES` per thread in all; past that it forgets everything and starts
-again.  The engine's chunking (:mod:`linmeta._chunking`) keeps one call's arrays small.
+Memory bound.  A workspace holds one call's arrays, for each configuration it has seen, up to
+:data:`MAX_BYTES` per thread in all; past that it forgets everything and starts again.  The
+engine's chunking (:mod:`linmeta._chunking`) keeps one call's arrays small (about 16 MiB).
 """
 from __future__ import annotations
 

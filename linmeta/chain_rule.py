@@ -17,9 +17,13 @@ through the full ``n_l x d`` prefix products:
 
 * ``S_l`` (out x n_{l+1}) by the top-down recursion ``S_l = S_{l+1} W_{l+1}``;
 * ``Z P_lᵀ`` for a thin ``Z`` (out x d) by the bottom-up recursion ``Z P_{l+1}ᵀ = (Z P_lᵀ) W_lᵀ``;
-* ``G dP_lᵀ`` by ``G dP_{l+1}ᵀ = (G P_lᵀ) V_lᵀ + (G dP_lᵀ) W_lᵀ``;
-* ``dS_l = dS_{l+1} W_{l+1} + S_{l+1} V_{l+1}``;
-* ``dM = Σ_l (S_l V_l) P_l`` by Horner's rule ``acc ← acc W_{l-1} + S_{l-1} V_{l-1}``.
+* ``dM = Σ_l (S_l V_l) P_l`` by Horner's rule top-down, ``acc_l = acc_{l+1} W_l + S_l V_l``, whose
+  partial sums are the ``dS``: ``dS_l = acc_{l+1}``;
+* ``E_l = dG P_lᵀ + G dP_lᵀ`` by one bottom-up recursion, ``E_{l+1} = E_l W_lᵀ + (G P_lᵀ) V_lᵀ``
+  (``dP_{l+1} = V_l P_l + W_l dP_l``), so that ``(H V)_l = S_lᵀ E_l + dS_lᵀ (G P_lᵀ)``.
+
+Each step of a recursion is one sum of a few large operations (:func:`~linmeta.factored.sum_products`),
+and the reverse pass gets ``−α H V`` from ``−α G P_lᵀ`` directly (:meth:`LayerCalculus.scaled_hvp`).
 
 Gradients and Hessian-vector products come out as outer products of thin
 matrices, kept factored (:class:`~linmeta.factored.Factored`); layers may be

@@ -11,11 +11,20 @@ per full matrix, and the final sum over tasks is a single matrix product.
 Shapes: ``base`` (*, n, m) or None (zero); each correction is a *piece* ``(Cᵀ, R)`` with
 ``Cᵀ`` (*, r_i, n) and ``R`` (*, r_i, m).  Leading axes broadcast (run and task axes), and a
 factor may be shared by all tasks (size 1 on the task axis, axis -3): the first inner step's
-left factors are, since every task starts from the same layers.  The pieces are kept apart, not
-concatenated, so a shared factor is never copied per task and nothing large is allocated to
-add two corrections; the shared parts of a product are fused into one GEMM over the stacked task
-rows (:meth:`Factored.left`).  Transforms that do not preserve low rank (Meta-SGD's elementwise
-scaling) return a dense base (``Factored(base=...)``).
+left factors are, since every task starts from the same layers.  Adding corrections only collects
+pieces (nothing is concatenated, and a shared factor is never copied per task).  A product with a
+thin ``Z`` (:meth:`Factored.left`, :meth:`Factored.right_t`) then issues a handful of large
+operations, whatever the number of pieces:
+
+* one GEMM over the stacked task rows with the shared parts side by side, ``[base | C_i ...]``
+  for the pieces with a shared ``C_i`` (their coefficients ``Z C_i`` come out of the same GEMM);
+* one contraction and one expansion for all the pieces that vary by task, stacked once per
+  matrix (:meth:`Factored._task_stack`);
+* one sum of the terms, written into a workspace buffer (:mod:`linmeta._workspace`) when the
+  engine passes one.
+
+Transforms that do not preserve low rank (Meta-SGD's elementwise scaling) return a dense base
+(``Factored(base=...)``).
 """
 from __future__ import annotations
 
@@ -118,7 +127,7 @@ def thin_matmul(Z, B, ws=None, scratch=False):
     nz = len(zs)
     if nz >= 3 and zs[-3] > 1 and (len(bs) < 3 or bs[-3] == 1):
         n, m = zs[-1], bs[-1]
-        if len(bs) <= 3 or (len(bs) == 4 and bs[0] == 1 and nz == 3):
+        if len(bs) <= 3 or all(b == 1 for b in bs[:-3]):
             # one matrix for all runs and tasks: a single GEMM over every row
             Bm = B.reshape(bs[-2:]) if len(bs) > 2 else B
             Zr = Z.reshape((-1, n))

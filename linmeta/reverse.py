@@ -15,6 +15,10 @@ where ``H_s`` is the layer-space Hessian of the support loss (:mod:`linmeta.chai
 ``derivations/layer_calculus.py``).  Everything is batched over the task axis (and the optional
 run axis) and written against the array API, so it runs unchanged on torch tensors.
 
+The inner loop keeps ``−α g^j`` and ``−α G P_lᵀ`` (one scaling per step), so each reverse step is
+one scaled Hessian-vector product and the φ̄ terms need no further scaling.  A call's arrays live
+in a workspace reused from call to call (:mod:`linmeta._workspace`); the results are fresh arrays.
+
 This module owns the result type :class:`MetaGradient` and the start of every reverse pass,
 :func:`query_value_and_adjoint`; :mod:`linmeta.updating_kfo` reuses both.  Which reverse pass a
 call takes is decided in one place, :func:`linmeta.meta.engine_for`.
@@ -24,9 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import _workspace
-from .factored import namespace
 from .chain_rule import LayerCalculus
-from .factored import sum_tasks
+from .factored import namespace, sum_tasks
 from .inner_loop import run_inner_loop
 from .losses import _value_and_grad as _loss_value_and_grad
 
