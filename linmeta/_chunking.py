@@ -12,16 +12,20 @@ whole working set is at most :data:`CHUNK_BYTES` runs as it is.  Otherwise whole
 grouped so that a chunk's working set is at most :data:`CHUNK_BYTES` (at least one run per
 chunk); a run whose tasks alone exceed it is split into task chunks of at most that size
 (at least one task).  Chunks are balanced (equal sizes, give or take one).  The default budget,
-16 MiB, was the fastest of 2-64 MiB at 64 runs × 256 tasks on the 2-core test machine (a chunk
-of 3-7 runs; one run per chunk was 10-20% slower, 15 runs per chunk 15% slower).  Losses shared by all runs (run shape ``()``) are passed to every chunk
-as they are: a shared moment is never sliced, broadcast or copied per run.
+16 MiB, had the best median CPU time of 2-64 MiB at 32 runs × 256 tasks of the standard
+configuration on the 2-core test machine (3 runs per chunk; one run per chunk was 20% slower,
+task chunks 44% slower, 7-11 runs per chunk 4-10% slower: ``benchmarks/README.md``).
+Losses shared by all runs (run shape ``()``) are passed to every chunk as they are: a shared
+moment is never sliced, broadcast or copied per run; per-run losses are sliced as views.
 
 Memory bound.  Besides its inputs and outputs (``O(R)`` parameter-sized gradients), a call
 allocates one chunk's working set, at most about :data:`CHUNK_BYTES` (the estimate is an upper
 bound on the engine's own arrays, not counting per-run matrices such as the layers themselves),
 and that memory is reused from chunk to chunk and call to call (:mod:`linmeta._workspace`).  So a
-sweep over 10⁴ runs streams through a few tens of megabytes, whatever ``R``; the time per
-run-task stays that of one chunk.
+sweep over 10⁴ runs streams through a few tens of megabytes besides its own outputs, whatever
+``R`` (46 MB in all at R = 1024 × T = 256, measured); the time per run-task stays that of one
+chunk.  :func:`linmeta.meta.adapted_layers_unchecked` is not chunked: its result, the adapted
+layers of every run and task, is itself the memory, and nothing else is kept.
 """
 from __future__ import annotations
 
