@@ -21,9 +21,25 @@ DTYPES = ("float64", "float32")
 UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24}
 
 
+_NS = {}
+
+
 def namespace(*arrays):
-    """The array-API namespace shared by ``arrays`` (``None`` entries are skipped)."""
-    return array_api_compat.array_namespace(*[a for a in arrays if a is not None])
+    """The array-API namespace shared by ``arrays`` (``None`` entries are skipped), cached by array type.
+
+    The generic lookup costs microseconds per call, and the engine asks for it on its hot path; the
+    namespace depends only on the arrays' types.
+    """
+    if len(arrays) == 1:
+        ns = _NS.get(type(arrays[0]))
+        if ns is None:
+            ns = _NS[type(arrays[0])] = array_api_compat.array_namespace(arrays[0])
+        return ns
+    key = tuple(type(a) for a in arrays if a is not None)
+    ns = _NS.get(key)
+    if ns is None:
+        ns = _NS[key] = array_api_compat.array_namespace(*[a for a in arrays if a is not None])
+    return ns
 
 
 def is_torch(x) -> bool:

@@ -17,9 +17,13 @@ through the full ``n_l x d`` prefix products:
 
 * ``S_l`` (out x n_{l+1}) by the top-down recursion ``S_l = S_{l+1} W_{l+1}``;
 * ``Z P_lᵀ`` for a thin ``Z`` (out x d) by the bottom-up recursion ``Z P_{l+1}ᵀ = (Z P_lᵀ) W_lᵀ``;
-* ``G dP_lᵀ`` by ``G dP_{l+1}ᵀ = (G P_lᵀ) V_lᵀ + (G dP_lᵀ) W_lᵀ``;
-* ``dS_l = dS_{l+1} W_{l+1} + S_{l+1} V_{l+1}``;
-* ``dM = Σ_l (S_l V_l) P_l`` by Horner's rule ``acc ← acc W_{l-1} + S_{l-1} V_{l-1}``.
+* ``dM = Σ_l (S_l V_l) P_l`` by Horner's rule top-down, ``acc_l = acc_{l+1} W_l + S_l V_l``, whose
+  partial sums are the ``dS``: ``dS_l = acc_{l+1}``;
+* ``E_l = dG P_lᵀ + G dP_lᵀ`` by one bottom-up recursion, ``E_{l+1} = E_l W_lᵀ + (G P_lᵀ) V_lᵀ``
+  (``dP_{l+1} = V_l P_l + W_l dP_l``), so that ``(H V)_l = S_lᵀ E_l + dS_lᵀ (G P_lᵀ)``.
+
+Each step of a recursion is one sum of a few large operations (:func:`~linmeta.factored.sum_products`),
+and the reverse pass gets ``−α H V`` from ``−α G P_lᵀ`` directly (:meth:`LayerCalculus.scaled_hvp`).
 
 Gradients and Hessian-vector products come out as outer products of thin
 matrices, kept factored (:class:`~linmeta.factored.Factored`); layers may be
@@ -31,8 +35,8 @@ Everything broadcasts over leading (run, task) axes.
 """
 from __future__ import annotations
 
-from .factored import Factored
-from .models import tmm_eye
+from ._backend import namespace
+from .factored import Factored, sum_products
 
 
 def _add(a, b):
@@ -54,6 +58,9 @@ class LayerCalculus:
     ----------
     params : sequence of arrays ``(*lead, n_{l+1}, n_l)`` or :class:`~linmeta.factored.Factored`
         (lead axes broadcast).
+    ws : optional :class:`~linmeta._workspace.Workspace` that receives the long-lived products
+        (``S``, ``M``, :meth:`below`, the Hessian terms); the engine passes one, callers outside
+        the engine need not.
 
     Attributes
     ----------
@@ -62,14 +69,17 @@ class LayerCalculus:
     M : the end-to-end map ``(*, out, d)``.
     """
 
-    def __init__(self, params):
-        self.layers = [Factored.wrap(W) for W in params]
-        L = len(self.layers)
+    def __init__(self, params, ws=None):
+        self.layers = layers = [Factored.wrap(W) for W in params]
+        self.ws = ws
+        L = len(layers)
         S = [None] * L
-        for l in range(L - 2, -1, -1):
-            S[l] = self._apply_above(S[l + 1], self.layers[l + 1])
+        if L > 1:
+            S[L - 2] = layers[L - 1].dense()
+            for l in range(L - 3, -1, -1):
+                S[l] = layers[l + 1].left(S[l + 1], ws)
         self.S = S
-        self.M = self._apply_above(S[0], self.layers[0])
+        self.M = layers[0].dense() if L == 1 else layers[0].left(S[0], ws)
         self._below_cache = {}
 
     @staticmethod
@@ -89,18 +99,22 @@ class LayerCalculus:
             return hit[1]
         out = [Z]
         for layer in self.layers[:-1]:
-            out.append(layer.right_t(out[-1]))
+            out.append(layer.right_t(out[-1], self.ws))
         self._below_cache[id(Z)] = (Z, out)
         return out
 
-    def layer_grads_factored(self, G, layers=None) -> list:
-        """Layer gradients ``S_lᵀ (G P_lᵀ)`` as Factored outer products; None for layers not asked for."""
+    def layer_grads_factored(self, G, layers=None, *, GP=None) -> list:
+        """Layer gradients ``S_lᵀ (G P_lᵀ)`` as Factored outer products; None for layers not asked for.
+
+        ``GP`` optionally holds ``below(G)`` already (then ``G`` is not used).
+        """
         L = len(self.layers)
         layers = range(L) if layers is None else layers
-        GP = self.below(G)
+        if GP is None:
+            GP = self.below(G)
         out = [None] * L
         for l in layers:
-            out[l] = Factored.outer(tmm_eye(self.S[l]), GP[l])
+            out[l] = Factored(base=GP[l]) if self.S[l] is None else Factored(Ct=self.S[l], R=GP[l])
         return out
 
     def layer_grads(self, G, layers=None) -> list:
@@ -138,29 +152,57 @@ class LayerCalculus:
         G : gradient of ``loss`` in ``M`` at ``self.M``.
         V : list of per-layer directions (dense or Factored), ``None`` for zero.
         """
+        return self.scaled_hvp(loss, self.below(G), V)
+
+    def scaled_hvp(self, loss, GP, V, scale=None) -> list:
+        """``scale · (H V)`` as Factored (all layers), given ``GP = scale · [G P_lᵀ for l]``.
+
+        The reverse pass needs ``−α H V`` and already holds ``−α G P_lᵀ`` (the inner step's
+        gradient factors), so the scale costs one product (on ``dM``) instead of one per factor.
+        ``scale=None`` means 1.  Two recursions give every term (``derivations/layer_calculus.py``):
+
+        * top-down, Horner's rule for ``dM``: ``acc_l = acc_{l+1} W_l + S_l V_l``, whose partial sums
+          are the ``dS``: ``dS_l = acc_{l+1}``, and ``dM = acc_0``;
+        * bottom-up, ``E_l = dG P_lᵀ + G dP_lᵀ`` in one: ``E_0 = dG``, ``E_{l+1} = E_l W_lᵀ + (G P_lᵀ) V_lᵀ``;
+
+        and ``(H V)_l = S_lᵀ E_l + dS_lᵀ (G P_lᵀ)``.  Everything is linear in ``(dG, G)``, so scaling
+        both scales the result.  The terms of each step of a recursion are summed in one pass.
+        """
         V = [Factored.wrap(v) for v in V]
-        W, S, L = self.layers, self.S, len(self.layers)
-        SV = self._above_products(V)  # S_l V_l, used by both dM and dS
-        dM = self.directional_M(V, SV)
-        if dM is None:
+        W, S, L, ws = self.layers, self.S, len(self.layers), self.ws
+        dS = [None] * L
+        acc = None
+        for l in range(L - 1, -1, -1):
+            if l < L - 1:
+                dS[l] = acc
+            v = V[l]
+            if acc is None:
+                if v is not None:
+                    acc = v.base if S[l] is None and not v.pieces else (v.dense() if S[l] is None else v.left(S[l], ws))
+            elif v is None:
+                acc = W[l].left(acc, ws)
+            else:
+                acc = sum_products([(W[l], acc, False), (v, S[l], False)], ws)  # acc W_l + S_l V_l
+        if acc is None:
             return [None] * L
-        dG = loss.hess_action(self.M, dM)
-        GP, dGP = self.below(G), self.below(dG)
-        GdP = [None] * L  # G dP_lᵀ, bottom-up
-        for l in range(L - 1):
-            nxt = None if V[l] is None else V[l].right_t(GP[l])
-            if GdP[l] is not None:
-                nxt = _add(nxt, W[l].right_t(GdP[l]))
-            GdP[l + 1] = nxt
-        dS = [None] * L  # dS_l, top-down
-        for l in range(L - 2, -1, -1):
-            nxt = None if dS[l + 1] is None else W[l + 1].left(dS[l + 1])
-            dS[l] = _add(nxt, SV[l + 1])
+        E = loss.hess_action(self.M, acc)
+        if scale is not None:  # the Hessian action is linear in dM: scale its (smaller or equal) output
+            if ws is None:
+                E = scale * E
+            else:
+                xp = namespace(E)
+                E = xp.multiply(E, scale, out=ws.take(xp, E.shape, E))
         out = []
         for l in range(L):
-            term = Factored.outer(tmm_eye(S[l]), _add(dGP[l], GdP[l]))
+            if l > 0:
+                v = V[l - 1]
+                if v is None:
+                    E = W[l - 1].right_t(E, ws)
+                else:
+                    E = sum_products([(W[l - 1], E, True), (v, GP[l - 1], True)], ws)
+            term = Factored(base=E) if S[l] is None else Factored(Ct=S[l], R=E)
             if dS[l] is not None:
-                term = term.plus(Factored.outer(dS[l].mT, GP[l]))
+                term.pieces = term.pieces + ((dS[l], GP[l]),)
             out.append(term)
         return out
 

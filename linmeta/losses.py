@@ -82,9 +82,7 @@ class QuadraticLoss:
         return tuple(self.A.shape[:-3])
 
     def value(self, M):
-        xp = namespace(M, self.A)
-        MA = M @ self.A
-        return 0.5 * xp.sum(MA * M, axis=(-2, -1)) - xp.sum(M * self.B.mT, axis=(-2, -1)) + self.c
+        return _value_and_grad(self, M)[0]
 
     def grad(self, M):
         return M @ self.A - self.B.mT
@@ -234,9 +232,7 @@ class SquaredLoss(_OnSamples):
         return self.X @ M.mT - self.Y  # (*batch, T, n, out)
 
     def value(self, M):
-        xp = namespace(M, self.X)
-        R = self._residual(M)
-        return 0.5 * xp.sum(R * R, axis=(-2, -1)) / self.X.shape[-2]
+        return _value_and_grad(self, M, grad=False)[0]
 
     def grad(self, M):
         return self._residual(M).mT @ self.X / self.X.shape[-2]
@@ -256,6 +252,27 @@ class SquaredLoss(_OnSamples):
     def optimum(self):
         """Least-squares minimiser per task, shape ``(*batch, T, out, d)`` (numpy)."""
         return self.moments().optimum()
+
+
+def _value_and_grad(loss, M, grad: bool = True):
+    """``(loss.value(M), loss.grad(M))`` sharing the work both need (``grad=False``: value only).
+
+    The meta-gradient's query step needs both at the same ``M``: for the quadratic loss
+    ``G = M A − Bᵀ`` and ``ℓ = ½ ⟨M, G − Bᵀ⟩ + c`` share ``M A``; for the squared loss both go
+    through the residual ``X Mᵀ − Y``.  Other losses fall back to the two methods.
+    """
+    if type(loss) is QuadraticLoss:
+        xp = namespace(M)
+        Bt = loss.B.mT
+        G = M @ loss.A - Bt
+        return 0.5 * xp.sum(M * (G - Bt), axis=(-2, -1)) + loss.c, G
+    if type(loss) is SquaredLoss:
+        xp = namespace(M)
+        n = loss.X.shape[-2]
+        R = loss._residual(M)
+        value = xp.sum(R * R, axis=(-2, -1)) * (0.5 / n)
+        return value, ((R.mT @ loss.X) * (1.0 / n) if grad else None)
+    return loss.value(M), (loss.grad(M) if grad else None)
 
 
 def sample_moments(X, Y) -> QuadraticLoss:

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from . import _chunking
 from . import inner_loop as _inner_loop
 from . import preconditioners as _pc
 from . import reverse as _reverse
@@ -92,8 +93,12 @@ def adapted_layers_unchecked(params, support, rule, precond, phi) -> list:
 
 
 def value_and_grad_unchecked(params, support, query, rule, precond, phi) -> MetaGradient:
-    """:func:`meta_value_and_grad` without input validation (for hot loops such as the trainer)."""
-    return engine_for(precond, rule).value_and_grad(params, support, query, rule, precond, phi)
+    """:func:`meta_value_and_grad` without input validation (for hot loops such as the trainer).
+
+    Large batches run in chunks of runs and tasks with bounded memory (:mod:`linmeta._chunking`).
+    """
+    return _chunking.value_and_grad(engine_for(precond, rule).value_and_grad, params, support, query, rule,
+                                    precond, phi)
 
 
 #: a finite meta-loss above this factor times (1 + the pre-adaptation loss) counts as a diverged inner loop,

@@ -15,6 +15,10 @@ where ``H_s`` is the layer-space Hessian of the support loss (:mod:`linmeta.chai
 ``derivations/layer_calculus.py``).  Everything is batched over the task axis (and the optional
 run axis) and written against the array API, so it runs unchanged on torch tensors.
 
+The inner loop keeps ``−α g^j`` and ``−α G P_lᵀ`` (one scaling per step), so each reverse step is
+one scaled Hessian-vector product and the φ̄ terms need no further scaling.  A call's arrays live
+in a workspace reused from call to call (:mod:`linmeta._workspace`); the results are fresh arrays.
+
 This module owns the result type :class:`MetaGradient` and the start of every reverse pass,
 :func:`query_value_and_adjoint`; :mod:`linmeta.updating_kfo` reuses both.  Which reverse pass a
 call takes is decided in one place, :func:`linmeta.meta.engine_for`.
@@ -23,10 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._backend import namespace
+from . import _workspace
 from .chain_rule import LayerCalculus
+from ._backend import namespace
 from .factored import sum_tasks
 from .inner_loop import run_inner_loop
+from .losses import _value_and_grad as _loss_value_and_grad
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ class MetaGradient:
     phi: tuple
 
 
-def query_value_and_adjoint(theta, query) -> tuple:
+def query_value_and_adjoint(theta, query, _ws=None) -> tuple:
     """The meta-loss of adapted layers ``theta`` and where the reverse pass starts.
 
     Parameters
@@ -58,10 +64,16 @@ def query_value_and_adjoint(theta, query) -> tuple:
     ``(value, bar)``: the mean query loss over the tasks, shape (*runs,), and its gradient in every
     adapted layer, per task, as :class:`~linmeta.factored.Factored` (*runs, T, n_l, n_{l-1}).
     """
-    final = LayerCalculus(theta)
-    per_task = query.value(final.M)
-    value = namespace(per_task).mean(per_task, axis=-1)
-    return value, final.layer_grads_factored(query.grad(final.M) / per_task.shape[-1])
+    final = LayerCalculus(theta, _ws)
+    per_task, G = _loss_value_and_grad(query, final.M)
+    xp = namespace(per_task)
+    T = per_task.shape[-1]
+    value = xp.sum(per_task, axis=-1) * (1.0 / T)
+    if _ws is None:
+        G = G * (1.0 / T)
+    else:
+        G = xp.multiply(G, 1.0 / T, out=_ws.take(xp, G.shape, G))
+    return value, final.layer_grads_factored(None, GP=final.below(G))
 
 
 def value_and_grad(params, support, query, rule, precond, phi) -> MetaGradient:
@@ -78,24 +90,38 @@ def value_and_grad(params, support, query, rule, precond, phi) -> MetaGradient:
     -------
     :class:`MetaGradient`
     """
+    ws = _workspace.acquire(params[0]) if _workspace.worthwhile(params, support.n_tasks) else None
+    try:
+        return _value_and_grad(params, support, query, rule, precond, phi, ws)
+    finally:
+        _workspace.release(ws)
+
+
+def _value_and_grad(params, support, query, rule, precond, phi, ws):
     xp = namespace(params[0])
     adapted = rule.adapted_layers(len(params))
-    theta, trace = run_inner_loop(params, support, rule, precond, phi, keep_trace=True)
-    value, bar = query_value_and_adjoint(theta, query)
+    theta, trace = run_inner_loop(params, support, rule, precond, phi, keep_trace=True, _ws=ws)
+    value, bar = query_value_and_adjoint(theta, query, ws)
 
-    phi_bar = [tuple(xp.zeros_like(p) for p in phi_l) for phi_l in phi]
+    # the trace holds −α g^j and −α G P_lᵀ, so  φ̄ −= α ∂_φ⟨θ̄, U_φ(g)⟩ = ∂_φ⟨θ̄, U_φ(−α g)⟩  and the
+    # Hessian term −α H_s Uᵀ(θ̄) comes out of one scaled Hessian-vector product
+    phi_bar = [None] * len(params)
+    neg_alpha = -rule.alpha
     for j in range(rule.steps - 1, -1, -1):
-        calc, G, g = trace.calculus[j], trace.G[j], trace.g[j]
+        calc, GP, g = trace.calculus[j], trace.GP[j], trace.g[j]
         for l in adapted:
-            contrib = precond.param_vjp(phi[l], g[l], bar[l])
-            phi_bar[l] = tuple(acc - rule.alpha * c for acc, c in zip(phi_bar[l], contrib))
+            if phi[l]:
+                contrib = precond.param_vjp(phi[l], g[l], bar[l])
+                phi_bar[l] = contrib if phi_bar[l] is None else tuple(a + c for a, c in zip(phi_bar[l], contrib))
         if rule.first_order:
             continue
         V = [None] * len(params)
         for l in adapted:
             V[l] = precond.adjoint(phi[l], bar[l])
-        Hv = calc.hvp_factored(support, G, V)
-        bar = [b if h is None else b.plus(h.scaled(-rule.alpha)) for b, h in zip(bar, Hv)]
+        Hv = calc.scaled_hvp(support, GP, V, neg_alpha)
+        bar = [b if h is None else b.plus(h, ws) for b, h in zip(bar, Hv)]
 
-    grads = tuple(sum_tasks(b) for b in bar)
-    return MetaGradient(value=value, params=grads, phi=tuple(phi_bar))
+    grads = tuple(sum_tasks(b, ws) for b in bar)
+    phi_grads = tuple(tuple(xp.zeros_like(p) for p in phi_l) if phi_bar[l] is None else tuple(phi_bar[l])
+                      for l, phi_l in enumerate(phi))
+    return MetaGradient(value=value, params=grads, phi=phi_grads)

@@ -24,7 +24,7 @@ from linmeta import _imports
 # lowest first; a module may import modules of strictly lower layers, and modules of its own group
 LAYERS = [
     ("foundation", ["linmeta._validate", "linmeta._backend", "linmeta._random", "linmeta._imports", "linmeta._errors",
-                    "linmeta.progress", "linmeta.cache", "linmeta.claims"]),
+                    "linmeta.progress", "linmeta.cache", "linmeta.claims", "linmeta._workspace"]),
     ("losses", ["linmeta.losses"]),
     ("tasks", ["linmeta.tasks"]),
     ("models", ["linmeta.models"]),
@@ -35,7 +35,7 @@ LAYERS = [
     ("inner loop", ["linmeta.inner_loop"]),
     ("reverse pass", ["linmeta.reverse", "linmeta.updating_kfo"]),
     ("stability", ["linmeta.stability"]),
-    ("meta-objective", ["linmeta.meta"]),
+    ("meta-objective", ["linmeta.meta", "linmeta._chunking"]),
     ("training", ["linmeta.train", "linmeta.reptile"]),
     ("facade", ["linmeta"]),
     ("simulation", ["linmeta.sim*", "linmeta.twolayer"]),
