@@ -42,7 +42,8 @@ def integer(name: str, value, *, low: int | None = None, high: int | None = None
             hint = f"; pass {int(value)} (an int, not a float)"
         raise ArgumentTypeError(f"{name} must be an integer, got {value!r} of type {_kind(value)}{hint}")
     if low is not None and value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value}")
+        words = {1: "a positive integer", 0: "a non-negative integer"}.get(low, f"an integer >= {low}")
+        raise ValueError(f"{name} must be {words}, got {value}")
     if high is not None and value > high:
         raise ValueError(f"{name} must be an integer <= {high}, got {value}")
     return int(value)
@@ -143,13 +144,13 @@ def sequence_of_ints(name: str, value, *, low: int | None = None, high: int | No
     A bare integer, a string or a float entry is refused (``name[i]`` is named); ``what`` describes the
     entries in messages (e.g. ``"hidden widths"``).
     """
-    label = f" of {what}" if what else ""
+    label = f" ({what})" if what else ""
     if isinstance(value, (str, bytes)) or isinstance(value, numbers.Number) or not _iterable(value):
         example = f"; for a single entry write ({value!r},)" if isinstance(value, numbers.Integral) else ""
-        raise ArgumentTypeError(f"{name} must be a sequence{label} of ints, e.g. (4, 8), got {value!r} of type "
+        raise ArgumentTypeError(f"{name} must be a sequence of ints{label}, e.g. (4, 8), got {value!r} of type "
                                 f"{_kind(value)}{example}")
     if isinstance(value, np.ndarray) and value.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sequence{label} of ints, got an array of shape {value.shape}")
+        raise ValueError(f"{name} must be a 1-D sequence of ints{label}, got an array of shape {value.shape}")
     return tuple(integer(f"{name}[{i}]", v, low=low, high=high) for i, v in enumerate(value))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate
-from ._backend import check_same_backend, resolve, to_numpy
+from ._backend import check_same_backend, is_torch, resolve, to_numpy
 from ._random import as_generator
 
 INIT_SCHEMES = ("gaussian", "orthogonal", "balanced", "zero_head")
@@ -24,13 +24,25 @@ def layer_sizes(params) -> tuple:
 
 def validate_params(params, name: str = "params") -> tuple:
     """Check that ``params`` is a non-empty chain of finite matrices with matching sizes and run axes."""
-    if not isinstance(params, (tuple, list)) or len(params) == 0:
+    if not isinstance(params, (tuple, list)):
+        raise _validate.ArgumentTypeError(f"{name} must be a non-empty tuple of layer matrices (W_1, ..., W_L), e.g. "
+                                          f"from linmeta.init_deep_linear; got {type(params).__name__}")
+    if len(params) == 0:
         raise ValueError(f"{name} must be a non-empty tuple of layer matrices (W_1, ..., W_L)")
-    check_same_backend({f"{name}[{l}]": W for l, W in enumerate(params) if hasattr(W, "shape")})
+    for l, W in enumerate(params):
+        if not (isinstance(W, np.ndarray) or is_torch(W)):
+            raise _validate.ArgumentTypeError(f"{name}[{l}] must be a numpy array or a torch tensor of shape "
+                                              f"(*runs, n_out, n_in), got {type(W).__name__}")
+        kind = W.dtype.kind if isinstance(W, np.ndarray) else ("b" if str(W.dtype) == "torch.bool" else "f")
+        if kind not in "iufc":
+            raise _validate.ArgumentTypeError(f"{name}[{l}] must hold floating-point numbers, got dtype {W.dtype}")
+    check_same_backend({f"{name}[{l}]": W for l, W in enumerate(params)})
     runs = None
     for l, W in enumerate(params):
-        if getattr(W, "ndim", 0) < 2:
-            raise ValueError(f"{name}[{l}] must be a matrix of shape (*runs, n_out, n_in), got {getattr(W, 'shape', W)!r}")
+        if W.ndim < 2:
+            raise ValueError(f"{name}[{l}] must be a matrix of shape (*runs, n_out, n_in), got shape {tuple(W.shape)}")
+        if 0 in tuple(W.shape):
+            raise ValueError(f"{name}[{l}] has shape {tuple(W.shape)}: every layer size (and the run axis) must be >= 1")
         _validate.finite_array(f"{name}[{l}]", W)
         if runs is None:
             runs = tuple(W.shape[:-2])
@@ -147,7 +159,7 @@ def init_deep_linear(
 def _init_numpy(d, widths, out, *, scheme, scale, rng, n_runs) -> tuple:
     d = _validate.positive_int("d", d)
     out = _validate.positive_int("out", out)
-    widths = tuple(_validate.positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
+    widths = _validate.sequence_of_ints("widths", widths, low=1, what="hidden widths")
     _validate.one_of("scheme", scheme, INIT_SCHEMES)
     scale = _validate.finite_float("scale", scale, non_negative=True)
     lead = () if n_runs is None else (_validate.positive_int("n_runs", n_runs),)
