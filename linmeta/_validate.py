@@ -344,3 +344,60 @@ def matrix_pair(names: tuple, a, b, *, shape: str, shared: str) -> tuple:
         raise ValueError(f"{names[0]} and {names[1]} must have the same number of {shared} (axis -2); "
                          f"got {a.shape[-2]} and {b.shape[-2]}")
     return a, b
+
+
+# ---------------------------------------------------------------------------------------- outputs
+
+
+def _first_nonfinite(out, path: str):
+    """The path of the first non-finite number in a result (arrays, numbers, tuples, dicts, dataclasses)."""
+    import dataclasses
+
+    if isinstance(out, (bool, np.bool_, str, bytes)) or out is None:
+        return None
+    if isinstance(out, (numbers.Number, np.ndarray, np.generic)) or is_torch(out):
+        arr = to_numpy(out)
+        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+            return path
+        return None
+    if isinstance(out, dict):
+        items = out.items()
+    elif isinstance(out, (tuple, list)):
+        items = enumerate(out)
+    elif dataclasses.is_dataclass(out) and not isinstance(out, type):
+        items = ((f.name, getattr(out, f.name)) for f in dataclasses.fields(out))
+    else:
+        return None
+    for key, value in items:
+        bad = _first_nonfinite(value, f"{path}[{key!r}]" if isinstance(key, str) else f"{path}[{key}]")
+        if bad is not None:
+            return bad
+    return None
+
+
+def finite_result(func):
+    """Decorator for closed forms: raise :class:`ValueError` instead of returning a non-finite result.
+
+    The inputs are validated (finite) by the function itself, so a NaN or an infinity in the result means
+    the inputs lie outside the range where the closed form is representable in float64 (a huge ``alpha``,
+    scale or number of steps).  The message names the function and the non-finite part of the result.
+    """
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                out = func(*args, **kwargs)
+        except OverflowError:
+            bad = "result"
+        else:
+            bad = _first_nonfinite(out, "result")
+        if bad is not None:
+            raise ValueError(
+                f"{func.__name__}: the {bad} is not finite although every input is: the inputs are outside the "
+                "range float64 can represent here (e.g. a huge alpha, scale or number of steps); use smaller values"
+            ) from None
+        return out
+
+    return wrapper

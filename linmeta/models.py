@@ -58,8 +58,27 @@ def validate_params(params, name: str = "params") -> tuple:
     return tuple(params)
 
 
+def real_params(params, name: str = "params") -> tuple:
+    """``params`` as float64 numpy layers, checked (:func:`validate_params`); complex layers are refused.
+
+    For closed forms, which take numpy models (torch layers are copied to the host).
+    """
+    if not isinstance(params, (tuple, list)):
+        raise _validate.ArgumentTypeError(f"{name} must be a non-empty tuple of layer matrices (W_1, ..., W_L), e.g. "
+                                          f"from linmeta.init_deep_linear; got {type(params).__name__}")
+    return validate_params(tuple(_validate.real_array(f"{name}[{l}]", W, finite=False) for l, W in enumerate(params)),
+                           name)
+
+
 def end_to_end(params):
     """``M = W_L ⋯ W_1``, shape ``(*runs, out, d)``."""
+    if not isinstance(params, (tuple, list)) or not params:
+        raise _validate.ArgumentTypeError(f"params must be a non-empty tuple of layer matrices (W_1, ..., W_L), got "
+                                          f"{type(params).__name__}")
+    for l in range(1, len(params)):
+        if getattr(params[l], "ndim", 0) < 2 or getattr(params[l - 1], "ndim", 0) < 2 \
+                or params[l].shape[-1] != params[l - 1].shape[-2]:
+            validate_params(params)  # raises with a message naming the layer
     M = params[0]
     for W in params[1:]:
         M = W @ M

@@ -262,41 +262,48 @@ def meta_train(
     :class:`TrainResult`.
     """
     params = validate_params(params)
+    _validate.instance("rule", rule, InnerLoop, "a linmeta.InnerLoop, e.g. InnerLoop(steps=1, alpha=0.1)")
+    if not hasattr(family, "sample_tasks") or not hasattr(family, "meta_batch"):
+        raise _validate.ArgumentTypeError(
+            f"family must be a task family (GaussianRegression, TaskMixture, BinaryClassification, ...), "
+            f"got {type(family).__name__}")
     steps = _validate.positive_int("steps", steps)
     lr = _validate.finite_float("lr", lr, positive=True)
     _validate.one_of("optimizer", optimizer, OPTIMIZERS)
     tasks_per_step = _validate.positive_int("tasks_per_step", tasks_per_step)
     eval_tasks = _validate.positive_int("eval_tasks", eval_tasks)
     for name, val in (("K", K), ("Q", Q), ("eval_K", eval_K), ("eval_Q", eval_Q)):
-        if val is not None:
-            _validate.positive_int(name, val)
+        _validate.optional_int(name, val, none="the population loss")
     if eval_every is not None:
         eval_every = _validate.positive_int("eval_every", eval_every)
     momentum = _validate.finite_float("momentum", momentum, non_negative=True)
     if momentum >= 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if momentum != 0 and optimizer != "sgd":
+        raise ValueError(f"momentum={momentum} applies to optimizer='sgd' only, got optimizer={optimizer!r}")
     divergence_factor = _validate.finite_float("divergence_factor", divergence_factor, positive=True)
     if divergence_factor <= 1:
         raise ValueError(f"divergence_factor must be > 1 (a loss this many times the first counts as divergence), "
                          f"got {divergence_factor}")
-    if not isinstance(rule, InnerLoop):
-        raise ValueError(f"rule must be a linmeta.InnerLoop, got {type(rule).__name__}")
-    if lr_schedule is not None and not callable(lr_schedule):
-        raise ValueError(f"lr_schedule must be a function of the step, got {type(lr_schedule).__name__}")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be a function f(step, params, phi, history), got {type(callback).__name__}")
+    learn_phi = _validate.boolean("learn_phi", learn_phi)
+    check_stability = _validate.boolean("check_stability", check_stability)
+    if progress is not None:
+        _validate.boolean("progress", progress)
+    if lr_schedule is not None:
+        _validate.function("lr_schedule", lr_schedule, "a function of the step, f(step) -> factor")
+    if callback is not None:
+        _validate.function("callback", callback, "a function f(step, params, phi, history)")
     if fixed_tasks is not None:
         fixed_tasks = _validate.positive_int("fixed_tasks", fixed_tasks)
     if fixed_batch is not None:
         if fixed_tasks is not None:
             raise ValueError("pass fixed_tasks (a number of tasks to draw) or fixed_batch (the batch itself), not both")
         if not (hasattr(fixed_batch, "support") and hasattr(fixed_batch, "query")):
-            raise ValueError(f"fixed_batch must be a linmeta.MetaBatch, got {type(fixed_batch).__name__}")
+            raise _validate.ArgumentTypeError(f"fixed_batch must be a linmeta.MetaBatch, got {type(fixed_batch).__name__}")
     if optimizer == "lbfgs" and fixed_tasks is None and fixed_batch is None:
         raise ValueError("optimizer='lbfgs' needs a fixed task set: pass fixed_tasks=N or fixed_batch "
                          "(L-BFGS cannot use fresh batches)")
-    if not hasattr(family, "sample_tasks") or not hasattr(family, "meta_batch"):
-        raise ValueError(f"family must be a task family (GaussianRegression, TaskMixture, ...), got {type(family).__name__}")
+    seed = as_generator(seed, "seed")
     precond = _pc.get(precond)
     spec, params, phi = _as_training_arrays(params, phi)
     adapted = rule.adapted_layers(len(params))
