@@ -154,6 +154,17 @@ def sequence_of_ints(name: str, value, *, low: int | None = None, high: int | No
     return tuple(integer(f"{name}[{i}]", v, low=low, high=high) for i, v in enumerate(value))
 
 
+def indices(name: str, index, size: int) -> np.ndarray:
+    """``index`` (an int or a 1-D sequence of ints) as an integer array of positions in ``range(-size, size)``."""
+    arr = np.asarray(index) if not isinstance(index, (str, bytes)) else np.asarray([index])
+    if arr.dtype.kind not in "iu" or arr.ndim > 1:
+        raise ArgumentTypeError(f"{name} must be an int or a 1-D sequence of ints (positions along the task axis), "
+                                f"got {index!r}")
+    if arr.size and (arr.min() < -size or arr.max() >= size):
+        raise ValueError(f"{name} holds positions outside 0..{size - 1} (there are {size} tasks), got {index!r}")
+    return arr
+
+
 def _iterable(value) -> bool:
     try:
         iter(value)

@@ -59,6 +59,7 @@ def _shape(x) -> tuple:
 
 def _take(loss, index):
     """Select tasks along the task axis (axis ``-1`` of the per-task scalars)."""
+    index = _validate.indices("index", index, loss.n_tasks)
     fields = {}
     for f in dataclasses.fields(loss):
         arr = getattr(loss, f.name)

@@ -22,7 +22,7 @@ from . import _validate
 from ._backend import check_same_backend, is_torch, namespace, to_numpy
 from ._errors import DivergenceError
 from .chain_rule import LayerCalculus
-from .models import end_to_end, validate_params
+from .models import validate_params
 from .reverse import MetaGradient
 from .rule import InnerLoop
 from ._validate import ArgumentTypeError
@@ -178,10 +178,11 @@ def guard_result(arrays, params, support, query, rule, precond, phi, value=None)
     if finite and (value is None or rule.steps < 2 or query is None):
         return
     if finite:
-        pre = to_numpy(pre_adaptation_loss(params, query))
+        pre = to_numpy(pre_adaptation_loss_unchecked(params, query))
         if not np.any(np.abs(to_numpy(value)) > EXPLOSION_FACTOR * (1.0 + np.abs(pre))):
             return
-    bound = inner_step_bound(params, support, rule, precond, phi)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        bound = inner_step_bound(params, support, rule, precond, phi)
     if finite and not np.any(rule.alpha > bound):
         return  # a large but honest value: the inner loop is stable
     detail = " (non-finite output from finite inputs)" if not finite else " (the meta-loss exploded)"
@@ -233,12 +234,25 @@ def meta_loss(params, support, query, rule: InnerLoop, precond=None, phi=None):
     return value
 
 
+def pre_adaptation_loss_unchecked(params, query):
+    """:func:`pre_adaptation_loss` of trusted inputs, unguarded (the trainer guards its own values)."""
+    xp = namespace(params[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        M = params[0]
+        for W in params[1:]:
+            M = W @ M
+        return xp.mean(query.value(M[..., None, :, :]), axis=-1)
+
+
 def pre_adaptation_loss(params, query):
     """Mean query loss of the un-adapted model, shape ``(*runs,)``."""
     params = validate_params(params)
     _check_loss("query", query)
-    xp = namespace(params[0])
-    return xp.mean(query.value(end_to_end(params)[..., None, :, :]), axis=-1)
+    value = pre_adaptation_loss_unchecked(params, query)
+    if not _all_finite((value,)):
+        raise ValueError("the query loss of params is not finite although params and query are: it overflows "
+                         "float64 (the parameters or the tasks are too large; rescale them)")
+    return value
 
 
 def meta_value_and_grad(params, support, query, rule: InnerLoop, precond=None, phi=None) -> MetaGradient:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate
-from ._backend import check_same_backend, is_torch, resolve, to_numpy
+from ._backend import check_same_backend, is_torch, namespace, resolve, to_numpy
 from ._random import as_generator
 
 INIT_SCHEMES = ("gaussian", "orthogonal", "balanced", "zero_head")
@@ -80,8 +80,13 @@ def end_to_end(params):
                 or params[l].shape[-1] != params[l - 1].shape[-2]:
             validate_params(params)  # raises with a message naming the layer
     M = params[0]
-    for W in params[1:]:
-        M = W @ M
+    with np.errstate(over="ignore", invalid="ignore"):
+        for W in params[1:]:
+            M = W @ M
+    if len(params) > 1 and not bool(namespace(M).all(namespace(M).isfinite(M))):
+        if all(bool(namespace(W).all(namespace(W).isfinite(W))) for W in params):
+            raise ValueError("the end-to-end map W_L ... W_1 overflows float64 although every layer of params is "
+                             "finite: the layers are too large (rescale them)")
     return M
 
 
@@ -214,7 +219,8 @@ def _init_numpy(d, widths, out, *, scheme, scale, rng, n_runs) -> tuple:
 
 def is_balanced(params, tol: float = 1e-10) -> bool:
     """Whether ``W_{l+1}ᵀ W_{l+1} = W_l W_lᵀ`` for every l (relative tolerance ``tol``)."""
-    ps = [to_numpy(W) for W in params]
+    tol = _validate.finite_float("tol", tol, non_negative=True)
+    ps = [to_numpy(W) for W in validate_params(params)]
     for lo, hi in zip(ps[:-1], ps[1:]):
         a, b = np.swapaxes(hi, -1, -2) @ hi, lo @ np.swapaxes(lo, -1, -2)
         if np.max(np.abs(a - b)) > tol * max(1.0, np.max(np.abs(a))):

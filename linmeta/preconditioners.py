@@ -245,7 +245,8 @@ _REGISTRY: dict = {}
 def register(preconditioner: Preconditioner) -> Preconditioner:
     """File a preconditioner configuration under its name (``get(p.name) == p`` from then on)."""
     if not isinstance(preconditioner, Preconditioner):
-        raise TypeError(f"register takes a Preconditioner instance, got {type(preconditioner).__name__}")
+        raise _validate.ArgumentTypeError(f"preconditioner must be a Preconditioner instance (register files one), "
+                                          f"got {type(preconditioner).__name__}")
     name = preconditioner.name
     if name in _REGISTRY and _REGISTRY[name] != preconditioner:
         raise ValueError(f"a different preconditioner is already registered as {name!r}")

@@ -46,6 +46,13 @@ def _broadcast(name, x, shape, expected):
         raise ValueError(f"{name} must be {expected} broadcastable to {shape}, got shape {x.shape}") from None
 
 
+def _finite_loss(*arrays):
+    """Raise if a loss built from finite tasks overflowed float64 (e.g. huge w_star, input_cov or noise_std)."""
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        raise ValueError("the tasks' loss overflows float64 (non-finite moments from finite w_star, input_cov and "
+                         "noise_std): rescale the tasks (their magnitudes are too large)")
+
+
 @dataclass(frozen=True)
 class TaskBatch:
     """Concrete regression tasks along a task axis.
@@ -99,7 +106,9 @@ class TaskBatch:
         """Exact population loss ``½ E‖y − M x‖²`` as moments (A, B, c)."""
         S, W = self.input_cov, self.w_star
         SW = S @ np.swapaxes(W, -1, -2)  # Σ W*ᵀ, (…, d, out)
-        c = 0.5 * np.einsum("...od,...do->...", W, SW) + 0.5 * self.out * self.noise_std**2
+        with np.errstate(over="ignore", invalid="ignore"):
+            c = 0.5 * np.einsum("...od,...do->...", W, SW) + 0.5 * self.out * self.noise_std**2
+        _finite_loss(SW, c)
         return _trusted(QuadraticLoss, A=S.copy(), B=SW, c=c)  # PSD and finite: built from a checked batch
 
     def sample_data(self, n: int, rng):
@@ -130,10 +139,14 @@ class TaskBatch:
         """Loss moments from ``n`` fresh samples per task, or the population if ``n`` is None."""
         if n is None:
             return self.population()
-        return moments_unchecked(*self.sample_data(n, rng))
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss = moments_unchecked(*self.sample_data(n, rng))
+        _finite_loss(loss.A, loss.B, loss.c)
+        return loss
 
     def take(self, index) -> "TaskBatch":
         """Select tasks along the task axis."""
+        index = _validate.indices("index", index, self.n_tasks)
         ax = self.w_star.ndim - 3
         return TaskBatch(
             np.take(self.w_star, index, axis=ax),
@@ -148,6 +161,13 @@ class MetaBatch:
 
     support: object
     query: object
+
+    def __post_init__(self):
+        for name in ("support", "query"):
+            loss = getattr(self, name)
+            if not all(callable(getattr(loss, m, None)) for m in ("value", "grad", "hess_action")):
+                raise _validate.ArgumentTypeError(f"{name} must be a loss object (linmeta.QuadraticLoss, SquaredLoss "
+                                                  f"or LogisticLoss), got {type(loss).__name__}")
 
     def to(self, backend, device=None, dtype=None) -> "MetaBatch":
         """Both losses on another backend/device/dtype (a name or a :class:`~linmeta.ArrayBackend`)."""

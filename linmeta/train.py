@@ -28,7 +28,7 @@ from . import preconditioners as _pc
 from ._backend import ArrayBackend, backend_of, namespace, to_numpy
 from ._errors import DivergenceError
 from ._random import as_generator
-from .meta import check_inputs, pre_adaptation_loss, value_and_grad_unchecked
+from .meta import check_inputs, pre_adaptation_loss_unchecked, value_and_grad_unchecked
 from .models import validate_params
 from .progress import Progress
 from .rule import InnerLoop
@@ -195,6 +195,20 @@ def _all_finite(arrays):
     return out
 
 
+def _quiet_overflow(func):
+    """Run ``func`` with numpy's overflow/invalid warnings off: divergence is detected and raised explicitly
+    (:class:`DivergenceError`), so a warning would only precede the error (or pre-empt it under ``-W error``)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet_overflow
 def meta_train(
     params,
     family,
@@ -358,7 +372,7 @@ def meta_train(
 
     def evaluate(step, p, f):
         history["eval_step"].append(step)
-        history["test_pre"].append(pre_adaptation_loss(p, test_batch.query))
+        history["test_pre"].append(pre_adaptation_loss_unchecked(p, test_batch.query))
         post = value_and_grad_unchecked(p, test_batch.support, test_batch.query, rule, precond, f).value
         history["test_post"].append(post)
         return post

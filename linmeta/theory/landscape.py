@@ -298,7 +298,6 @@ def condition_number(H) -> float:
     return float(lam[-1] / lam[0]) if lam[0] > 0 else float("inf")
 
 
-@_validate.finite_result
 def hessians(family, K: int | None, alpha: float, steps: int = 1, *, sampling: str = "same") -> Hessians:
     """``∇²F_MAML = Σ p_c A_c`` and ``∇²F_NAL = Σ p_c Σ_c`` (the same for every output row)."""
     curv = _curvatures(family, K, alpha, steps, sampling)
