@@ -386,17 +386,29 @@ def _first_nonfinite(out, path: str):
     return None
 
 
+_RESULT_CHECK = __import__("contextvars").ContextVar("linmeta_finite_result_depth", default=0)
+
+
 def finite_result(func):
     """Decorator for closed forms: raise :class:`ValueError` instead of returning a non-finite result.
 
     The inputs are validated (finite) by the function itself, so a NaN or an infinity in the result means
     the inputs lie outside the range where the closed form is representable in float64 (a huge ``alpha``,
-    scale or number of steps).  The message names the function and the non-finite part of the result.
+    scale or number of steps).  The message names the function the caller called (a decorated function
+    called by another one is checked by the outer one only) and the non-finite part of the result.
     """
     import functools
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        depth = _RESULT_CHECK.get()
+        if depth:  # inside another closed form: the outer call checks the final result
+            token = _RESULT_CHECK.set(depth + 1)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _RESULT_CHECK.reset(token)
+        token = _RESULT_CHECK.set(1)
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 out = func(*args, **kwargs)
@@ -404,6 +416,8 @@ def finite_result(func):
             bad = "result"
         else:
             bad = _first_nonfinite(out, "result")
+        finally:
+            _RESULT_CHECK.reset(token)
         if bad is not None:
             raise ValueError(
                 f"{func.__name__}: the {bad} is not finite although every input is: the inputs are outside the "

@@ -67,6 +67,9 @@ def linear_cka(A, A2, input_cov=None) -> np.ndarray:
     array (...): ``‖AΣA2ᵀ‖²_F / (‖AΣAᵀ‖_F ‖A2ΣA2ᵀ‖_F)``.
     """
     A, A2, S = _pair(A, A2, input_cov)
+    # CKA is invariant to rescaling either map: normalise them so that A Σ Aᵀ neither overflows nor underflows
+    A, A2, S = (X / np.maximum(np.max(np.abs(X), axis=(-2, -1), keepdims=True), np.finfo(float).tiny)
+                for X in (A, A2, S))
     At, A2t = np.swapaxes(A, -1, -2), np.swapaxes(A2, -1, -2)
     cross = A @ S @ A2t
     K1 = A @ S @ At
