@@ -22,8 +22,12 @@ def layer_sizes(params) -> tuple:
     return (int(params[0].shape[-1]),) + tuple(int(W.shape[-2]) for W in params)
 
 
-def validate_params(params, name: str = "params") -> tuple:
-    """Check that ``params`` is a non-empty chain of finite matrices with matching sizes and run axes."""
+def validate_params(params, name: str = "params", *, any_lead: bool = False) -> tuple:
+    """Check that ``params`` is a non-empty chain of finite matrices with matching sizes and run axes.
+
+    With ``any_lead`` the layers may carry any leading axes that broadcast together (e.g. adapted layers
+    with a task axis) instead of one shared run axis.
+    """
     if not isinstance(params, (tuple, list)):
         raise _validate.ArgumentTypeError(f"{name} must be a non-empty tuple of layer matrices (W_1, ..., W_L), e.g. "
                                           f"from linmeta.init_deep_linear; got {type(params).__name__}")
@@ -44,7 +48,13 @@ def validate_params(params, name: str = "params") -> tuple:
         if 0 in tuple(W.shape):
             raise ValueError(f"{name}[{l}] has shape {tuple(W.shape)}: every layer size (and the run axis) must be >= 1")
         _validate.finite_array(f"{name}[{l}]", W)
-        if runs is None:
+        if any_lead:
+            try:
+                runs = np.broadcast_shapes(tuple(W.shape[:-2]), () if runs is None else runs)
+            except ValueError:
+                raise ValueError(f"{name}[{l}] has leading shape {tuple(W.shape[:-2])}, which does not broadcast with "
+                                 f"the layers below ({runs})") from None
+        elif runs is None:
             runs = tuple(W.shape[:-2])
         elif tuple(W.shape[:-2]) != runs:
             raise ValueError(f"{name}[{l}] has run shape {tuple(W.shape[:-2])}, but {name}[0] has {runs}")
@@ -53,12 +63,12 @@ def validate_params(params, name: str = "params") -> tuple:
                 f"{name}[{l}] takes inputs of size {W.shape[-1]} but {name}[{l - 1}] outputs size "
                 f"{params[l - 1].shape[-2]}: layer widths must chain"
             )
-    if len(runs) > 1:
+    if len(runs) > 1 and not any_lead:
         raise ValueError(f"{name} may have at most one leading run axis, got run shape {runs}")
     return tuple(params)
 
 
-def real_params(params, name: str = "params") -> tuple:
+def real_params(params, name: str = "params", *, any_lead: bool = False) -> tuple:
     """``params`` as float64 numpy layers, checked (:func:`validate_params`); complex layers are refused.
 
     For closed forms, which take numpy models (torch layers are copied to the host).
@@ -67,7 +77,7 @@ def real_params(params, name: str = "params") -> tuple:
         raise _validate.ArgumentTypeError(f"{name} must be a non-empty tuple of layer matrices (W_1, ..., W_L), e.g. "
                                           f"from linmeta.init_deep_linear; got {type(params).__name__}")
     return validate_params(tuple(_validate.real_array(f"{name}[{l}]", W, finite=False) for l, W in enumerate(params)),
-                           name)
+                           name, any_lead=any_lead)
 
 
 def end_to_end(params):

@@ -15,7 +15,8 @@ import numpy as np
 from .. import _validate
 from .._backend import to_numpy
 from .._random import as_generator
-from ..meta import adapted_map, check_inputs, meta_value_and_grad
+from ..meta import adapted_map, meta_value_and_grad
+from ..models import validate_params
 from ..rule import InnerLoop
 from ..tasks import MetaBatch, TaskBatch
 from ..theory.metaopt import expected_softplus
@@ -61,7 +62,8 @@ def post_adaptation_samples(params, tasks: TaskBatch, K: int | None, rule: Inner
     _validate.instance("tasks", tasks, TaskBatch, "a linmeta.TaskBatch (from family.sample_tasks(n, rng))")
     if tasks.w_star.ndim != 3:
         raise ValueError(f"tasks must have no run axis (w_star of shape (T, out, d)), got {tasks.w_star.shape}")
-    params, _, _ = check_inputs(params, tasks.take([0]).population(), None, rule, precond, phi)
+    params = validate_params(params)
+    _validate.instance("rule", rule, InnerLoop, "a linmeta.InnerLoop")  # precond and phi: checked by adapted_map
     if params[0].ndim != 2:
         raise ValueError(f"params must be one model without a run axis (layers of shape (n_out, n_in)); got "
                          f"params[0] of shape {tuple(params[0].shape)}: estimate each run separately")

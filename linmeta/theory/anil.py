@@ -65,7 +65,7 @@ def body_features(params, X) -> np.ndarray:
     -------
     array (*lead, n, p).
     """
-    params = real_params(params)
+    params = real_params(params, any_lead=True)
     X = _validate.real_array("X", X)
     if X.ndim < 2 or X.shape[-1] != params[0].shape[-1]:
         raise ValueError(f"X must have shape (..., n, d) with d = {params[0].shape[-1]}, got {X.shape}")

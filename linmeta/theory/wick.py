@@ -116,7 +116,7 @@ def plan(pattern: tuple) -> tuple:
         return ()  # odd moments of centred Gaussians vanish
     if len(gauss) > MAX_GAUSSIAN_FACTORS:
         raise ValueError(f"a word with {len(gauss)} Gaussian factors is too long for exact enumeration "
-                         f"(at most {MAX_GAUSSIAN_FACTORS}); use Monte Carlo (linmeta.montecarlo) instead")
+                         f"(at most {MAX_GAUSSIAN_FACTORS}); use Monte Carlo (linmeta.sim.montecarlo) instead")
 
     # bond b sits between factor b and factor b+1 (cyclically); factor i spans bonds i-1 (row) and i (col)
     def k_bond(i):  # the K-space bond of Gaussian factor i
@@ -247,6 +247,10 @@ def expected_trace(terms, constants, Sigma, K: int, noise_var=0.0, noise_dim: in
             raise _validate.ArgumentTypeError(f"terms[{j}] must be a pair (coef, word), got {term!r}")
         coef = _validate.finite_float(f"terms[{j}] coef", term[0])
         _check_word(f"terms[{j}] word", term[1], len(constants))
+        n_gauss = sum(isinstance(f, Gauss) for f in term[1])
+        if n_gauss > MAX_GAUSSIAN_FACTORS:
+            raise ValueError(f"terms[{j}] word has {n_gauss} Gaussian factors, too many for exact enumeration (at most "
+                             f"{MAX_GAUSSIAN_FACTORS}); use Monte Carlo (linmeta.sim.montecarlo) instead")
         checked.append((coef, tuple(term[1])))
     cycles = _Cycles(constants, Sigma, noise, noise_dim)
     total = 0.0
