@@ -24,24 +24,49 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _validate
-from ._backend import namespace, to_backend, to_numpy
+from ._backend import check_same_backend, is_torch, namespace, to_backend, to_numpy
+
+
+def _trusted(cls, **fields):
+    """An instance of the loss dataclass ``cls`` built without validation (its arrays come from a checked one)."""
+    obj = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+    return obj
 
 
 def _loss_to(loss, backend, device=None, dtype=None):
     """The same loss with every array moved to ``backend`` (a name or a :class:`~linmeta.ArrayBackend`)."""
     fields = {f.name: to_backend(getattr(loss, f.name), backend, device, dtype) for f in dataclasses.fields(loss)}
-    return type(loss)(**fields)
+    return _trusted(type(loss), **fields)
+
+
+def _arrays(named: dict) -> dict:
+    """Each array of a loss checked to be real (lists become float64 arrays), on one backend."""
+    out = {name: _validate.loss_array(name, x) for name, x in named.items()}
+    check_same_backend(out)
+    return out
+
+
+def _all_in_unit_interval(y) -> bool:
+    xp = namespace(y)
+    return bool(xp.all((y >= 0) & (y <= 1)))
+
+
+def _shape(x) -> tuple:
+    return tuple(int(n) for n in x.shape)
 
 
 def _take(loss, index):
     """Select tasks along the task axis (axis ``-1`` of the per-task scalars)."""
+    index = _validate.indices("index", index, loss.n_tasks)
     fields = {}
     for f in dataclasses.fields(loss):
         arr = getattr(loss, f.name)
         nd_tail = loss._tail_ndim[f.name]
         axis = arr.ndim - nd_tail - 1
         fields[f.name] = np.take(to_numpy(arr), index, axis=axis)
-    return type(loss)(**fields)
+    return _trusted(type(loss), **fields)
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,10 @@ class QuadraticLoss:
     A : array (*batch, T, d, d), symmetric PSD second moment of the inputs
     B : array (*batch, T, d, out), input-output cross moment
     c : array (*batch, T), half the output second moment
+
+    The arrays are checked on construction (real, finite, shapes consistent, ``A`` symmetric PSD to
+    round-off).  The engine's entry points need the task axis ``T``; a single task without it, ``A``
+    (d, d), is accepted for direct use of :meth:`value` and :meth:`grad`.
     """
 
     A: object
@@ -64,6 +93,25 @@ class QuadraticLoss:
     c: object
 
     _tail_ndim = {"A": 2, "B": 2, "c": 0}
+
+    def __post_init__(self):
+        f = _arrays({"A": self.A, "B": self.B, "c": self.c})
+        A, B, c = f["A"], f["B"], f["c"]
+        if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+            raise ValueError(f"A must have shape (*batch, T, d, d) (a square matrix per task), got {_shape(A)}")
+        lead, d = _shape(A)[:-2], int(A.shape[-1])
+        if d == 0 or 0 in lead:
+            raise ValueError(f"A has shape {_shape(A)}: a loss needs at least one task and d >= 1")
+        if B.ndim != A.ndim or _shape(B)[:-1] != lead + (d,) or B.shape[-1] == 0:
+            raise ValueError(f"B must have shape (*batch, T, d, out) = {lead + (d,)} + (out,) with out >= 1 to "
+                             f"match A {_shape(A)}, got {_shape(B)}")
+        if _shape(c) != lead:
+            raise ValueError(f"c must have shape (*batch, T) = {lead} to match A {_shape(A)}, got {_shape(c)}")
+        for name, x in f.items():
+            _validate.finite_array(name, x)
+        _validate.psd_matrix("A", A)
+        for name, x in f.items():
+            object.__setattr__(self, name, x)
 
     @property
     def d(self) -> int:
@@ -153,6 +201,27 @@ class LogisticLoss(_OnSamples):
 
     _tail_ndim = {"X": 2, "y": 1}
 
+    def __post_init__(self):
+        f = _arrays({"X": self.X})
+        X = f["X"]
+        y = _validate.loss_array("y", self.y, allow_bool=True)
+        check_same_backend({"X": X, "y": y})
+        _check_sample_shape(X)
+        if _shape(y) != _shape(X)[:-1]:
+            raise ValueError(f"y must have shape (*batch, T, n) = {_shape(X)[:-1]} to match X {_shape(X)} "
+                             f"(one label per sample), got {_shape(y)}")
+        _validate.finite_array("X", X)
+        _validate.finite_array("y", y)
+        if not _all_in_unit_interval(y):
+            raise ValueError("y must hold labels in [0, 1] (0/1, or soft labels); got values outside it. "
+                             "Map labels {-1, +1} to {0, 1} with (y + 1) / 2")
+        if is_torch(y) and not y.is_floating_point():
+            y = y.to(X.dtype)  # boolean labels: 0/1 in the inputs' dtype
+        elif not is_torch(y) and y.dtype.kind == "b":
+            y = y.astype(X.dtype)
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "y", y)
+
     @property
     def out(self) -> int:
         return 1
@@ -191,14 +260,27 @@ class LogisticLoss(_OnSamples):
         return 0.25 * np.linalg.eigvalsh(np.swapaxes(X, -1, -2) @ X / X.shape[-2])[..., -1]
 
 
+def _check_sample_shape(X):
+    if X.ndim < 3:
+        raise ValueError(f"X must have shape (*batch, T, n, d) (tasks, samples, features), got {_shape(X)}")
+    if 0 in _shape(X):
+        raise ValueError(f"X has shape {_shape(X)}: a loss needs at least one task (T), one sample (n) and d >= 1 "
+                         "(an empty support or query set has no loss)")
+
+
 def _check_samples(X, Y):
+    """``(X, Y)`` checked: real, on one backend, shapes (*batch, T, n, d) and (*batch, T, n, out), non-empty, finite."""
+    f = _arrays({"X": X, "Y": Y})
+    X, Y = f["X"], f["Y"]
+    _check_sample_shape(X)
+    if Y.ndim != X.ndim or _shape(X)[:-1] != _shape(Y)[:-1] or Y.shape[-1] == 0:
+        raise ValueError(
+            f"X (*batch, T, n, d) and Y (*batch, T, n, out) must share their leading shape (*batch, T, n), with "
+            f"out >= 1; got X {_shape(X)} and Y {_shape(Y)}"
+        )
     _validate.finite_array("X", X)
     _validate.finite_array("Y", Y)
-    if X.ndim < 3 or X.shape[:-1] != Y.shape[:-1]:
-        raise ValueError(
-            f"X (*batch, T, n, d) and Y (*batch, T, n, out) must share their leading shape (*batch, T, n); "
-            f"got X {tuple(X.shape)} and Y {tuple(Y.shape)}"
-        )
+    return X, Y
 
 
 @dataclass(frozen=True)
@@ -222,7 +304,9 @@ class SquaredLoss(_OnSamples):
     _tail_ndim = {"X": 2, "Y": 2}
 
     def __post_init__(self):
-        _check_samples(self.X, self.Y)
+        X, Y = _check_samples(self.X, self.Y)
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "Y", Y)
 
     @property
     def out(self) -> int:
@@ -242,7 +326,7 @@ class SquaredLoss(_OnSamples):
 
     def moments(self) -> QuadraticLoss:
         """The same loss as moments ``(A, B, c)``."""
-        return sample_moments(self.X, self.Y)
+        return moments_unchecked(self.X, self.Y)
 
     def curvature_max(self):
         """Largest eigenvalue of ``XᵀX/n`` per task, shape ``(*batch, T)`` (numpy)."""
@@ -283,7 +367,12 @@ def sample_moments(X, Y) -> QuadraticLoss:
     X : array (*batch, T, n, d)
     Y : array (*batch, T, n, out)
     """
-    _check_samples(X, Y)
+    X, Y = _check_samples(X, Y)
+    return moments_unchecked(X, Y)
+
+
+def moments_unchecked(X, Y) -> QuadraticLoss:
+    """:func:`sample_moments` of trusted samples (no validation; the moments are PSD by construction)."""
     xp = namespace(X, Y)
     n = X.shape[-2]
-    return QuadraticLoss(A=X.mT @ X / n, B=X.mT @ Y / n, c=0.5 * xp.sum(Y * Y, axis=(-2, -1)) / n)
+    return _trusted(QuadraticLoss, A=X.mT @ X / n, B=X.mT @ Y / n, c=0.5 * xp.sum(Y * Y, axis=(-2, -1)) / n)

@@ -19,12 +19,14 @@ from . import inner_loop as _inner_loop
 from . import preconditioners as _pc
 from . import reverse as _reverse
 from . import updating_kfo as _updating_kfo
-from ._backend import check_same_backend, namespace, to_numpy
+from . import _validate
+from ._backend import check_same_backend, is_torch, namespace, to_numpy
 from ._errors import DivergenceError
 from .chain_rule import LayerCalculus
-from .models import end_to_end, validate_params
+from .models import validate_params
 from .reverse import MetaGradient
 from .rule import InnerLoop
+from ._validate import ArgumentTypeError
 from .stability import inner_step_bound
 
 _FACTORED = SimpleNamespace(name="factored", inner_loop=_inner_loop.run_inner_loop, value_and_grad=_reverse.value_and_grad)
@@ -44,17 +46,23 @@ def engine_for(precond, rule: InnerLoop) -> SimpleNamespace:
     return _FACTORED
 
 
-def check_inputs(params, support, query, rule, precond, phi):
+def check_inputs(params, support, query, rule, precond, phi, *, need_query: bool = False):
     """Validate the arguments of the public entry points; return ``(params, precond, phi)`` resolved.
 
-    ``support`` or ``query`` may be None (not used by the caller).  ``precond`` may be a name, an
-    object or None (MAML); ``phi`` None means its identity initialisation.
+    ``support`` must be a loss object; ``query`` may be None when the caller does not use it (unless
+    ``need_query``).  ``precond`` may be a name, an object or None (MAML); ``phi`` None means its identity
+    initialisation, otherwise it must be shaped like that initialisation (one tuple per layer) and finite.
     """
     params = validate_params(params)
     if not isinstance(rule, InnerLoop):
-        raise ValueError(f"rule must be a linmeta.InnerLoop, got {type(rule).__name__}")
+        raise ArgumentTypeError(f"rule must be a linmeta.InnerLoop, e.g. InnerLoop(steps=1, alpha=0.1), "
+                                f"got {type(rule).__name__}")
+    _check_loss("support", support)
+    if query is not None or need_query:
+        _check_loss("query", query)
+    phi_arrays = _check_phi_structure(phi, params)
     check_same_backend({"params": params[0], "support": _first_array(support), "query": _first_array(query),
-                        "phi": next((p for pl in (phi or ()) for p in pl), None)})
+                        **{name: p for name, p in phi_arrays}})
     d, out = params[0].shape[-1], params[-1].shape[-2]
     runs = tuple(params[0].shape[:-2])
     for name, loss in (("support", support), ("query", query)):
@@ -73,11 +81,64 @@ def check_inputs(params, support, query, rule, precond, phi):
         raise ValueError(f"support has {support.n_tasks} tasks but query has {query.n_tasks}")
     precond = _pc.get(precond)
     adapted = rule.adapted_layers(len(params))
+    init = precond.init(params, adapted)
     if phi is None:
-        phi = precond.init(params, adapted)
-    elif len(phi) != len(params):
+        return params, precond, init
+    for l, (given, expected) in enumerate(zip(phi, init)):
+        if len(given) != len(expected):
+            raise ValueError(
+                f"phi[{l}] must hold {len(expected)} array(s) for {precond.name} "
+                f"({'an adapted layer' if l in adapted else 'a layer that does not adapt: pass ()'}), got {len(given)}; "
+                "precond.init(params, rule.adapted_layers(len(params))) gives the expected structure")
+        for i, (g, e) in enumerate(zip(given, expected)):
+            if tuple(g.shape) != tuple(e.shape):
+                raise ValueError(f"phi[{l}][{i}] must have shape {tuple(e.shape)} ({precond.name}'s parameters for "
+                                 f"params[{l}] of shape {tuple(params[l].shape)}), got {tuple(g.shape)}")
+            _validate.finite_array(f"phi[{l}][{i}]", g)
+    return params, precond, tuple(tuple(pl) for pl in phi)
+
+
+_LOSS_METHODS = ("value", "grad", "hess_action")
+
+
+def _check_loss(name, loss):
+    """``loss`` must be a loss object with a task axis (e.g. ``meta_batch(...).support``)."""
+    if loss is None or not all(callable(getattr(loss, m, None)) for m in _LOSS_METHODS):
+        raise ArgumentTypeError(
+            f"{name} must be a loss object (linmeta.QuadraticLoss, SquaredLoss or LogisticLoss, e.g. "
+            f"meta_batch(tasks, K, Q, rng).{name if name in ('support', 'query') else 'support'}), "
+            f"got {type(loss).__name__}")
+    first = _first_array(loss)
+    tail = getattr(loss, "_tail_ndim", None)
+    if first is not None and tail is not None:
+        field = dataclasses.fields(loss)[0].name
+        if first.ndim < tail[field] + 1:
+            raise ValueError(f"{name} has no task axis: its {field} has shape {tuple(first.shape)}; the engine needs "
+                             f"(*batch, T, ...) with T tasks (add one with {field}[None])")
+
+
+def _check_phi_structure(phi, params):
+    """``phi`` is None or one tuple of arrays per layer; returns ``[(name, array)]`` for the backend check."""
+    if phi is None:
+        return []
+    if not isinstance(phi, (tuple, list)):
+        raise ArgumentTypeError(f"phi must be None (the identity initialisation) or a tuple with one tuple of "
+                                f"arrays per layer, got {type(phi).__name__}")
+    if len(phi) != len(params):
         raise ValueError(f"phi must have one entry per layer ({len(params)}), got {len(phi)}")
-    return params, precond, phi
+    out = []
+    for l, pl in enumerate(phi):
+        if not isinstance(pl, (tuple, list)):
+            raise ArgumentTypeError(f"phi[{l}] must be a tuple of arrays (() for a layer that does not adapt), "
+                                    f"got {type(pl).__name__}")
+        for i, p in enumerate(pl):
+            if not (isinstance(p, np.ndarray) or is_torch(p)):
+                raise ArgumentTypeError(f"phi[{l}][{i}] must be a numpy array or a torch tensor, got "
+                                        f"{type(p).__name__}")
+            if isinstance(p, np.ndarray) and p.dtype.kind not in "iufc":
+                raise ArgumentTypeError(f"phi[{l}][{i}] must hold numbers, got dtype {p.dtype}")
+            out.append((f"phi[{l}][{i}]", p))
+    return out
 
 
 def _first_array(loss):
@@ -122,10 +183,11 @@ def guard_result(arrays, params, support, query, rule, precond, phi, value=None)
     if finite and (value is None or rule.steps < 2 or query is None):
         return
     if finite:
-        pre = to_numpy(pre_adaptation_loss(params, query))
+        pre = to_numpy(pre_adaptation_loss_unchecked(params, query))
         if not np.any(np.abs(to_numpy(value)) > EXPLOSION_FACTOR * (1.0 + np.abs(pre))):
             return
-    bound = inner_step_bound(params, support, rule, precond, phi)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        bound = inner_step_bound(params, support, rule, precond, phi)
     if finite and not np.any(rule.alpha > bound):
         return  # a large but honest value: the inner loop is stable
     detail = " (non-finite output from finite inputs)" if not finite else " (the meta-loss exploded)"
@@ -168,7 +230,7 @@ def meta_loss(params, support, query, rule: InnerLoop, precond=None, phi=None):
     precond : preconditioner name or object (``None`` = plain MAML).
     phi : its parameters (``None`` = its identity initialisation).
     """
-    params, precond, phi = check_inputs(params, support, query, rule, precond, phi)
+    params, precond, phi = check_inputs(params, support, query, rule, precond, phi, need_query=True)
     xp = namespace(params[0])
     with np.errstate(over="ignore", invalid="ignore"):
         theta = adapted_layers_unchecked(params, support, rule, precond, phi)
@@ -177,11 +239,25 @@ def meta_loss(params, support, query, rule: InnerLoop, precond=None, phi=None):
     return value
 
 
+def pre_adaptation_loss_unchecked(params, query):
+    """:func:`pre_adaptation_loss` of trusted inputs, unguarded (the trainer guards its own values)."""
+    xp = namespace(params[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        M = params[0]
+        for W in params[1:]:
+            M = W @ M
+        return xp.mean(query.value(M[..., None, :, :]), axis=-1)
+
+
 def pre_adaptation_loss(params, query):
     """Mean query loss of the un-adapted model, shape ``(*runs,)``."""
     params = validate_params(params)
-    xp = namespace(params[0])
-    return xp.mean(query.value(end_to_end(params)[..., None, :, :]), axis=-1)
+    _check_loss("query", query)
+    value = pre_adaptation_loss_unchecked(params, query)
+    if not _all_finite((value,)):
+        raise ValueError("the query loss of params is not finite although params and query are: it overflows "
+                         "float64 (the parameters or the tasks are too large; rescale them)")
+    return value
 
 
 def meta_value_and_grad(params, support, query, rule: InnerLoop, precond=None, phi=None) -> MetaGradient:
@@ -195,7 +271,7 @@ def meta_value_and_grad(params, support, query, rule: InnerLoop, precond=None, p
     :class:`~linmeta.reverse.MetaGradient`: ``value`` (*runs,), ``params`` shaped like ``params``,
     ``phi`` shaped like ``phi``.
     """
-    params, precond, phi = check_inputs(params, support, query, rule, precond, phi)
+    params, precond, phi = check_inputs(params, support, query, rule, precond, phi, need_query=True)
     with np.errstate(over="ignore", invalid="ignore"):
         mg = value_and_grad_unchecked(params, support, query, rule, precond, phi)
     guard_result((mg.value, *mg.params, *(p for pl in mg.phi for p in pl)), params, support, query, rule, precond,

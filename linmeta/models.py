@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate
-from ._backend import check_same_backend, resolve, to_numpy
+from ._backend import check_same_backend, is_torch, namespace, resolve, to_numpy
 from ._random import as_generator
 
 INIT_SCHEMES = ("gaussian", "orthogonal", "balanced", "zero_head")
@@ -22,17 +22,39 @@ def layer_sizes(params) -> tuple:
     return (int(params[0].shape[-1]),) + tuple(int(W.shape[-2]) for W in params)
 
 
-def validate_params(params, name: str = "params") -> tuple:
-    """Check that ``params`` is a non-empty chain of finite matrices with matching sizes and run axes."""
-    if not isinstance(params, (tuple, list)) or len(params) == 0:
+def validate_params(params, name: str = "params", *, any_lead: bool = False) -> tuple:
+    """Check that ``params`` is a non-empty chain of finite matrices with matching sizes and run axes.
+
+    With ``any_lead`` the layers may carry any leading axes that broadcast together (e.g. adapted layers
+    with a task axis) instead of one shared run axis.
+    """
+    if not isinstance(params, (tuple, list)):
+        raise _validate.ArgumentTypeError(f"{name} must be a non-empty tuple of layer matrices (W_1, ..., W_L), e.g. "
+                                          f"from linmeta.init_deep_linear; got {type(params).__name__}")
+    if len(params) == 0:
         raise ValueError(f"{name} must be a non-empty tuple of layer matrices (W_1, ..., W_L)")
-    check_same_backend({f"{name}[{l}]": W for l, W in enumerate(params) if hasattr(W, "shape")})
+    for l, W in enumerate(params):
+        if not (isinstance(W, np.ndarray) or is_torch(W)):
+            raise _validate.ArgumentTypeError(f"{name}[{l}] must be a numpy array or a torch tensor of shape "
+                                              f"(*runs, n_out, n_in), got {type(W).__name__}")
+        kind = W.dtype.kind if isinstance(W, np.ndarray) else ("b" if str(W.dtype) == "torch.bool" else "f")
+        if kind not in "iufc":
+            raise _validate.ArgumentTypeError(f"{name}[{l}] must hold floating-point numbers, got dtype {W.dtype}")
+    check_same_backend({f"{name}[{l}]": W for l, W in enumerate(params)})
     runs = None
     for l, W in enumerate(params):
-        if getattr(W, "ndim", 0) < 2:
-            raise ValueError(f"{name}[{l}] must be a matrix of shape (*runs, n_out, n_in), got {getattr(W, 'shape', W)!r}")
+        if W.ndim < 2:
+            raise ValueError(f"{name}[{l}] must be a matrix of shape (*runs, n_out, n_in), got shape {tuple(W.shape)}")
+        if 0 in tuple(W.shape):
+            raise ValueError(f"{name}[{l}] has shape {tuple(W.shape)}: every layer size (and the run axis) must be >= 1")
         _validate.finite_array(f"{name}[{l}]", W)
-        if runs is None:
+        if any_lead:
+            try:
+                runs = np.broadcast_shapes(tuple(W.shape[:-2]), () if runs is None else runs)
+            except ValueError:
+                raise ValueError(f"{name}[{l}] has leading shape {tuple(W.shape[:-2])}, which does not broadcast with "
+                                 f"the layers below ({runs})") from None
+        elif runs is None:
             runs = tuple(W.shape[:-2])
         elif tuple(W.shape[:-2]) != runs:
             raise ValueError(f"{name}[{l}] has run shape {tuple(W.shape[:-2])}, but {name}[0] has {runs}")
@@ -41,16 +63,40 @@ def validate_params(params, name: str = "params") -> tuple:
                 f"{name}[{l}] takes inputs of size {W.shape[-1]} but {name}[{l - 1}] outputs size "
                 f"{params[l - 1].shape[-2]}: layer widths must chain"
             )
-    if len(runs) > 1:
+    if len(runs) > 1 and not any_lead:
         raise ValueError(f"{name} may have at most one leading run axis, got run shape {runs}")
     return tuple(params)
 
 
+def real_params(params, name: str = "params", *, any_lead: bool = False) -> tuple:
+    """``params`` as float64 numpy layers, checked (:func:`validate_params`); complex layers are refused.
+
+    For closed forms, which take numpy models (torch layers are copied to the host).
+    """
+    if not isinstance(params, (tuple, list)):
+        raise _validate.ArgumentTypeError(f"{name} must be a non-empty tuple of layer matrices (W_1, ..., W_L), e.g. "
+                                          f"from linmeta.init_deep_linear; got {type(params).__name__}")
+    return validate_params(tuple(_validate.real_array(f"{name}[{l}]", W, finite=False) for l, W in enumerate(params)),
+                           name, any_lead=any_lead)
+
+
 def end_to_end(params):
     """``M = W_L ⋯ W_1``, shape ``(*runs, out, d)``."""
+    if not isinstance(params, (tuple, list)) or not params:
+        raise _validate.ArgumentTypeError(f"params must be a non-empty tuple of layer matrices (W_1, ..., W_L), got "
+                                          f"{type(params).__name__}")
+    for l in range(1, len(params)):
+        if getattr(params[l], "ndim", 0) < 2 or getattr(params[l - 1], "ndim", 0) < 2 \
+                or params[l].shape[-1] != params[l - 1].shape[-2]:
+            validate_params(params)  # raises with a message naming the layer
     M = params[0]
-    for W in params[1:]:
-        M = W @ M
+    with np.errstate(over="ignore", invalid="ignore"):
+        for W in params[1:]:
+            M = W @ M
+    if len(params) > 1 and not bool(namespace(M).all(namespace(M).isfinite(M))):
+        if all(bool(namespace(W).all(namespace(W).isfinite(W))) for W in params):
+            raise ValueError("the end-to-end map W_L ... W_1 overflows float64 although every layer of params is "
+                             "finite: the layers are too large (rescale them)")
     return M
 
 
@@ -147,7 +193,7 @@ def init_deep_linear(
 def _init_numpy(d, widths, out, *, scheme, scale, rng, n_runs) -> tuple:
     d = _validate.positive_int("d", d)
     out = _validate.positive_int("out", out)
-    widths = tuple(_validate.positive_int(f"widths[{i}]", w) for i, w in enumerate(widths))
+    widths = _validate.sequence_of_ints("widths", widths, low=1, what="hidden widths")
     _validate.one_of("scheme", scheme, INIT_SCHEMES)
     scale = _validate.finite_float("scale", scale, non_negative=True)
     lead = () if n_runs is None else (_validate.positive_int("n_runs", n_runs),)
@@ -183,7 +229,8 @@ def _init_numpy(d, widths, out, *, scheme, scale, rng, n_runs) -> tuple:
 
 def is_balanced(params, tol: float = 1e-10) -> bool:
     """Whether ``W_{l+1}ᵀ W_{l+1} = W_l W_lᵀ`` for every l (relative tolerance ``tol``)."""
-    ps = [to_numpy(W) for W in params]
+    tol = _validate.finite_float("tol", tol, non_negative=True)
+    ps = [to_numpy(W) for W in validate_params(params)]
     for lo, hi in zip(ps[:-1], ps[1:]):
         a, b = np.swapaxes(hi, -1, -2) @ hi, lo @ np.swapaxes(lo, -1, -2)
         if np.max(np.abs(a - b)) > tol * max(1.0, np.max(np.abs(a))):

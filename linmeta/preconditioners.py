@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 from array_api_compat import device as array_device
 
+from . import _validate
 from ._backend import namespace
 from .factored import Factored, sum_tasks, sum_tasks_nt, sum_tasks_tn
 
@@ -142,6 +143,9 @@ class MetaSGD(Preconditioner):
 
     init_value: float = 1.0
 
+    def __post_init__(self):
+        object.__setattr__(self, "init_value", _validate.finite_float("init_value", self.init_value))
+
     @property
     def name(self) -> str:
         return "meta-sgd"
@@ -170,6 +174,10 @@ class KFO(Preconditioner):
 
     psd: bool = True
     update_factors: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "psd", _validate.boolean("psd", self.psd))
+        object.__setattr__(self, "update_factors", _validate.boolean("update_factors", self.update_factors))
 
     @property
     def updates_in_inner_loop(self) -> bool:
@@ -237,7 +245,8 @@ _REGISTRY: dict = {}
 def register(preconditioner: Preconditioner) -> Preconditioner:
     """File a preconditioner configuration under its name (``get(p.name) == p`` from then on)."""
     if not isinstance(preconditioner, Preconditioner):
-        raise TypeError(f"register takes a Preconditioner instance, got {type(preconditioner).__name__}")
+        raise _validate.ArgumentTypeError(f"preconditioner must be a Preconditioner instance (register files one), "
+                                          f"got {type(preconditioner).__name__}")
     name = preconditioner.name
     if name in _REGISTRY and _REGISTRY[name] != preconditioner:
         raise ValueError(f"a different preconditioner is already registered as {name!r}")

@@ -28,7 +28,7 @@ from . import preconditioners as _pc
 from ._backend import ArrayBackend, backend_of, namespace, to_numpy
 from ._errors import DivergenceError
 from ._random import as_generator
-from .meta import check_inputs, pre_adaptation_loss, value_and_grad_unchecked
+from .meta import check_inputs, pre_adaptation_loss_unchecked, value_and_grad_unchecked
 from .models import validate_params
 from .progress import Progress
 from .rule import InnerLoop
@@ -195,6 +195,20 @@ def _all_finite(arrays):
     return out
 
 
+def _quiet_overflow(func):
+    """Run ``func`` with numpy's overflow/invalid warnings off: divergence is detected and raised explicitly
+    (:class:`DivergenceError`), so a warning would only precede the error (or pre-empt it under ``-W error``)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet_overflow
 def meta_train(
     params,
     family,
@@ -262,41 +276,48 @@ def meta_train(
     :class:`TrainResult`.
     """
     params = validate_params(params)
+    _validate.instance("rule", rule, InnerLoop, "a linmeta.InnerLoop, e.g. InnerLoop(steps=1, alpha=0.1)")
+    if not hasattr(family, "sample_tasks") or not hasattr(family, "meta_batch"):
+        raise _validate.ArgumentTypeError(
+            f"family must be a task family (GaussianRegression, TaskMixture, BinaryClassification, ...), "
+            f"got {type(family).__name__}")
     steps = _validate.positive_int("steps", steps)
     lr = _validate.finite_float("lr", lr, positive=True)
     _validate.one_of("optimizer", optimizer, OPTIMIZERS)
     tasks_per_step = _validate.positive_int("tasks_per_step", tasks_per_step)
     eval_tasks = _validate.positive_int("eval_tasks", eval_tasks)
     for name, val in (("K", K), ("Q", Q), ("eval_K", eval_K), ("eval_Q", eval_Q)):
-        if val is not None:
-            _validate.positive_int(name, val)
+        _validate.optional_int(name, val, none="the population loss")
     if eval_every is not None:
         eval_every = _validate.positive_int("eval_every", eval_every)
     momentum = _validate.finite_float("momentum", momentum, non_negative=True)
     if momentum >= 1:
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if momentum != 0 and optimizer != "sgd":
+        raise ValueError(f"momentum={momentum} applies to optimizer='sgd' only, got optimizer={optimizer!r}")
     divergence_factor = _validate.finite_float("divergence_factor", divergence_factor, positive=True)
     if divergence_factor <= 1:
         raise ValueError(f"divergence_factor must be > 1 (a loss this many times the first counts as divergence), "
                          f"got {divergence_factor}")
-    if not isinstance(rule, InnerLoop):
-        raise ValueError(f"rule must be a linmeta.InnerLoop, got {type(rule).__name__}")
-    if lr_schedule is not None and not callable(lr_schedule):
-        raise ValueError(f"lr_schedule must be a function of the step, got {type(lr_schedule).__name__}")
-    if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be a function f(step, params, phi, history), got {type(callback).__name__}")
+    learn_phi = _validate.boolean("learn_phi", learn_phi)
+    check_stability = _validate.boolean("check_stability", check_stability)
+    if progress is not None:
+        _validate.boolean("progress", progress)
+    if lr_schedule is not None:
+        _validate.function("lr_schedule", lr_schedule, "a function of the step, f(step) -> factor")
+    if callback is not None:
+        _validate.function("callback", callback, "a function f(step, params, phi, history)")
     if fixed_tasks is not None:
         fixed_tasks = _validate.positive_int("fixed_tasks", fixed_tasks)
     if fixed_batch is not None:
         if fixed_tasks is not None:
             raise ValueError("pass fixed_tasks (a number of tasks to draw) or fixed_batch (the batch itself), not both")
         if not (hasattr(fixed_batch, "support") and hasattr(fixed_batch, "query")):
-            raise ValueError(f"fixed_batch must be a linmeta.MetaBatch, got {type(fixed_batch).__name__}")
+            raise _validate.ArgumentTypeError(f"fixed_batch must be a linmeta.MetaBatch, got {type(fixed_batch).__name__}")
     if optimizer == "lbfgs" and fixed_tasks is None and fixed_batch is None:
         raise ValueError("optimizer='lbfgs' needs a fixed task set: pass fixed_tasks=N or fixed_batch "
                          "(L-BFGS cannot use fresh batches)")
-    if not hasattr(family, "sample_tasks") or not hasattr(family, "meta_batch"):
-        raise ValueError(f"family must be a task family (GaussianRegression, TaskMixture, ...), got {type(family).__name__}")
+    seed = as_generator(seed, "seed")
     precond = _pc.get(precond)
     spec, params, phi = _as_training_arrays(params, phi)
     adapted = rule.adapted_layers(len(params))
@@ -351,7 +372,7 @@ def meta_train(
 
     def evaluate(step, p, f):
         history["eval_step"].append(step)
-        history["test_pre"].append(pre_adaptation_loss(p, test_batch.query))
+        history["test_pre"].append(pre_adaptation_loss_unchecked(p, test_batch.query))
         post = value_and_grad_unchecked(p, test_batch.support, test_batch.query, rule, precond, f).value
         history["test_post"].append(post)
         return post

@@ -3,9 +3,16 @@ from __future__ import annotations
 
 import numpy as np  # noqa: F401  (array shapes in the docstrings)
 
+from .. import _validate
 from .._backend import backend_of, is_torch, to_numpy
 from .._random import as_generator
 from ..meta import adapted_map
+from ..models import validate_params
+from ..tasks import MetaBatch
+
+
+def _check_batch(batch):
+    _validate.instance("batch", batch, MetaBatch, "a linmeta.MetaBatch (e.g. from test_set or family.meta_batch)")
 
 
 def on_backend_of(batch, params):
@@ -13,6 +20,8 @@ def on_backend_of(batch, params):
 
     Tasks are drawn on the host by numpy Generators; this moves a batch once to where the models live.
     """
+    _check_batch(batch)
+    params = validate_params(params)
     if not is_torch(params[0]) and str(params[0].dtype) == "float64":
         return batch
     return batch.to(backend_of(params[0]))
@@ -30,6 +39,12 @@ def test_set(family, K: int | None, n_tasks: int, rng, *, return_tasks: bool = F
     :class:`linmeta.MetaBatch` with support and query losses of ``n_tasks`` tasks; with
     ``return_tasks``, the pair ``(batch, tasks)`` with the :class:`linmeta.TaskBatch` drawn.
     """
+    if not hasattr(family, "sample_tasks") or not hasattr(family, "meta_batch"):
+        raise _validate.ArgumentTypeError(f"family must be a task family (GaussianRegression, TaskMixture, ...), got "
+                                          f"{type(family).__name__}")
+    _validate.optional_int("K", K, none="the population loss")
+    n_tasks = _validate.positive_int("n_tasks", n_tasks)
+    _validate.boolean("return_tasks", return_tasks)
     rng = as_generator(rng)
     tasks = family.sample_tasks(n_tasks, rng)
     batch = family.meta_batch(tasks, K, None, rng)
@@ -53,5 +68,6 @@ def post_adaptation_losses(params, batch, rule, precond=None, phi=None) -> np.nd
     -------
     numpy array (*runs, T).
     """
+    _check_batch(batch)
     batch = on_backend_of(batch, params)
     return to_numpy(batch.query.value(adapted_map(params, batch.support, rule, precond, phi)))

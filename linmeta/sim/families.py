@@ -15,8 +15,17 @@ REPRESENTATION_FAMILIES = ("isotropic", "low_rank")
 
 def low_rank_basis(d: int, k: int, seed) -> np.ndarray:
     """A Haar-random orthonormal ``B*`` (d x k) from a seed."""
-    rng = as_generator(np.random.SeedSequence([int(seed), 1013]))
+    d, k, seed = _dims(d, k, seed)
+    rng = as_generator(np.random.SeedSequence([seed, 1013]))
     return np.linalg.qr(rng.standard_normal((d, k)))[0]
+
+
+def _dims(d, k, seed):
+    d = _validate.positive_int("d", d)
+    k = _validate.positive_int("k", k)
+    if k > d:
+        raise ValueError(f"k must be at most d = {d} (a k-dimensional subspace of R^d), got k = {k}")
+    return d, k, _validate.positive_int("seed", seed, allow_zero=True)
 
 
 def representation_family(name: str, d: int, k: int, noise: float, mean_norm: float = 1.0, seed: int = 0,
@@ -31,13 +40,25 @@ def representation_family(name: str, d: int, k: int, noise: float, mean_norm: fl
 
     Label noise ``noise``; ``seed`` fixes ``B*`` or ``μ``.
     """
+    _validate.one_of("name", name, REPRESENTATION_FAMILIES)
+    d, k, seed = _dims(d, k, seed)
+    noise = _validate.finite_float("noise", noise, non_negative=True)
+    mean_norm = _validate.finite_float("mean_norm", mean_norm, non_negative=True)
     if name == "low_rank":
         B = low_rank_basis(d, k, seed)
-        mu2 = np.ones(k) if head_var is None else np.asarray(head_var, dtype=float)
+        if head_var is None:
+            mu2 = np.ones(k)
+        else:
+            mu2 = _validate.real_array("head_var", head_var)
+            _validate.shape("head_var", mu2, (k,), describe=f"(k,) = ({k},)")
+            if np.any(mu2 < 0):
+                raise ValueError("head_var must be non-negative (variances of the heads)")
         cov = (B * mu2) @ B.T
         return GaussianRegression(d=d, out=1, cov=0.5 * (cov + cov.T), noise_std=noise)
     if name == "isotropic":
-        rng = as_generator(np.random.SeedSequence([int(seed), 2027]))
+        if head_var is not None:
+            raise ValueError("head_var applies to the 'low_rank' family only")
+        rng = as_generator(np.random.SeedSequence([seed, 2027]))
         u = rng.standard_normal(d)
         mean = (mean_norm * u / np.linalg.norm(u))[None, :]
         return GaussianRegression(d=d, out=1, mean=mean, cov=k / d, noise_std=noise)
@@ -64,6 +85,9 @@ class TwoClusterRuns:
     out = 1
 
     def __post_init__(self):
+        if isinstance(self.landscapes, TwoCluster) or not isinstance(self.landscapes, (tuple, list)):
+            raise _validate.ArgumentTypeError(f"landscapes must be a sequence of TwoCluster (for one landscape pass "
+                                              f"(tc,)), got {type(self.landscapes).__name__}")
         ls = tuple(self.landscapes)
         if not ls or not all(isinstance(t, TwoCluster) for t in ls):
             raise ValueError("landscapes must be a non-empty sequence of linmeta.theory.landscape.TwoCluster")
@@ -81,6 +105,9 @@ class TwoClusterRuns:
 
     def n_hard(self, n_tasks: int) -> np.ndarray:
         """Hard tasks per run in a sample of ``n_tasks``: ``round(p_H n)``, kept within 1..n−1; array (R,)."""
+        n_tasks = _validate.positive_int("n_tasks", n_tasks)
+        if n_tasks < 2:
+            raise ValueError(f"n_tasks must be at least 2 (one hard and one easy task), got {n_tasks}")
         p = np.array([t.p_hard for t in self.landscapes])
         return np.clip(np.round(p * n_tasks).astype(int), 1, n_tasks - 1)
 
@@ -89,6 +116,7 @@ class TwoClusterRuns:
         n_tasks = _validate.positive_int("n_tasks", n_tasks)
         if n_tasks < 2:
             raise ValueError(f"n_tasks must be at least 2 (one hard and one easy task), got {n_tasks}")
+        _validate.optional_int("n_runs", n_runs)
         if n_runs is not None and n_runs != self.n_runs:
             raise ValueError(f"n_runs must be None or the number of landscapes ({self.n_runs}), got {n_runs}")
         rng = as_generator(rng)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validate
-from ..meta import adapted_map
+from ..meta import adapted_map, check_inputs
 from ..models import end_to_end, validate_params
 from ..rule import InnerLoop
 from ..theory.precondition import factors
@@ -38,6 +38,7 @@ class HeadBodySplit:
     body_linear: np.ndarray
 
 
+@_validate.finite_result
 def head_body_split(params, support, query, alpha: float) -> HeadBodySplit:
     """Split one MAML step's query-loss reduction into the head's and the body's parts (exact, per task).
 
@@ -51,11 +52,11 @@ def head_body_split(params, support, query, alpha: float) -> HeadBodySplit:
     -------
     :class:`HeadBodySplit`.
     """
-    params = validate_params(params)
-    L = len(params)
-    if L < 2:
-        raise ValueError("head_body_split needs a body: use a network with at least 2 layers")
     alpha = _validate.finite_float("alpha", alpha)
+    if len(validate_params(params)) < 2:
+        raise ValueError("head_body_split needs a body: use a network with at least 2 layers")
+    params, _, _ = check_inputs(params, support, query, InnerLoop(1, alpha), None, None, need_query=True)
+    L = len(params)
     M = end_to_end(params)[..., None, :, :]
     base = query.value(M)
 

@@ -16,6 +16,7 @@ from .. import _validate
 from .._backend import to_numpy
 from .._random import as_generator
 from ..meta import adapted_map, meta_value_and_grad
+from ..models import validate_params
 from ..rule import InnerLoop
 from ..tasks import MetaBatch, TaskBatch
 from ..theory.metaopt import expected_softplus
@@ -26,6 +27,18 @@ from .stats import Estimate, estimate
 CHUNK_ELEMS = 2_000_000
 
 
+def _check_shots(K, Q=None):
+    _validate.optional_int("K", K, none="the population support loss")
+    _validate.optional_int("Q", Q, none="the population query loss")
+
+
+def _check_family(family):
+    if not hasattr(family, "sample_tasks") or not hasattr(family, "meta_batch"):
+        raise _validate.ArgumentTypeError(f"family must be a task family (GaussianRegression, TaskMixture, ...), got "
+                                          f"{type(family).__name__}")
+
+
+@_validate.finite_result
 def post_adaptation_samples(params, tasks: TaskBatch, K: int | None, rule: InnerLoop, *, draws: int, rng,
                             Q: int | None = None, precond=None, phi=None, chunk: int = 4096) -> np.ndarray:
     """Post-adaptation loss for ``draws`` independent support (and query) sets of each task.
@@ -44,6 +57,13 @@ def post_adaptation_samples(params, tasks: TaskBatch, K: int | None, rule: Inner
     (population query if ``Q`` is None).
     """
     draws = _validate.positive_int("draws", draws)
+    chunk = _validate.positive_int("chunk", chunk)
+    _check_shots(K, Q)
+    _validate.instance("tasks", tasks, TaskBatch, "a linmeta.TaskBatch (from family.sample_tasks(n, rng))")
+    if tasks.w_star.ndim != 3:
+        raise ValueError(f"tasks must have no run axis (w_star of shape (T, out, d)), got {tasks.w_star.shape}")
+    params = validate_params(params)
+    _validate.instance("rule", rule, InnerLoop, "a linmeta.InnerLoop")  # precond and phi: checked by adapted_map
     if params[0].ndim != 2:
         raise ValueError(f"params must be one model without a run axis (layers of shape (n_out, n_in)); got "
                          f"params[0] of shape {tuple(params[0].shape)}: estimate each run separately")
@@ -69,6 +89,7 @@ def expected_meta_loss_mc(params, tasks: TaskBatch, K: int | None, rule: InnerLo
     return estimate(post_adaptation_samples(params, tasks, K, rule, draws=draws, rng=rng, Q=Q, precond=precond, phi=phi))
 
 
+@_validate.finite_result
 def excess_samples(inits, family, alpha: float, steps: int, K: int | None, n_tasks: int, rng, *,
                    sampling: str = "same") -> np.ndarray:
     """Post-adaptation excess population loss of several shallow initialisations on the same tasks and support sets.
@@ -86,7 +107,14 @@ def excess_samples(inits, family, alpha: float, steps: int, K: int | None, n_tas
     -------
     array (R, n_tasks): ``f_i(W') − ½ out ν²`` for each init and task.
     """
-    inits = np.asarray(inits, dtype=float)
+    _check_family(family)
+    alpha = _validate.finite_float("alpha", alpha)
+    steps = _validate.positive_int("steps", steps, allow_zero=True)
+    _check_shots(K)
+    n_tasks = _validate.positive_int("n_tasks", n_tasks)
+    _validate.one_of("sampling", sampling, ("same", "fresh"))
+    inits = _validate.real_array("inits", inits)
+    _validate.shape("inits", inits, (None, family.out, family.d), describe=f"(R, out, d) = (R, {family.out}, {family.d})")
     rng = as_generator(rng)
     per = max(1, CHUNK_ELEMS // ((K or 1) * family.d * max(1, steps if sampling == "fresh" else 1)))
     out, done = [], 0
@@ -106,6 +134,7 @@ def excess_samples(inits, family, alpha: float, steps: int, K: int | None, n_tas
     return np.concatenate(out, axis=-1)
 
 
+@_validate.finite_result
 def meta_gradient_batches(W, family, rule: InnerLoop, K: int | None, batches: int, tasks: int, rng) -> np.ndarray:
     """The engine's meta-gradient of a shallow model ``W`` (out, d) on independent task batches.
 
@@ -115,14 +144,22 @@ def meta_gradient_batches(W, family, rule: InnerLoop, K: int | None, batches: in
     -------
     array (batches, out, d).
     """
+    _check_family(family)
+    _validate.instance("rule", rule, InnerLoop, "a linmeta.InnerLoop")
+    _check_shots(K)
+    batches = _validate.positive_int("batches", batches)
+    tasks = _validate.positive_int("tasks", tasks)
+    W = _validate.real_array("W", W)
+    _validate.shape("W", W, (family.out, family.d), describe=f"(out, d) = ({family.out}, {family.d})")
     rng = as_generator(rng)
     out = []
     for _ in range(batches):
         batch = family.meta_batch(family.sample_tasks(tasks, rng), K, None, rng)
-        out.append(meta_value_and_grad((np.asarray(W, dtype=float),), batch.support, batch.query, rule).params[0])
+        out.append(meta_value_and_grad((W,), batch.support, batch.query, rule).params[0])
     return np.stack(out)
 
 
+@_validate.finite_result
 def logr_zero_init_limits(alpha: float, d: int, K: int, label_noise: float = 0.0, *, samples: int = 400_000,
                           rng=0) -> dict:
     """Expected post-adaptation accuracy and query loss of LogR after one step from ``w = 0``, by Monte Carlo.

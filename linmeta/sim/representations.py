@@ -22,6 +22,7 @@ import numpy as np
 from .. import _validate
 
 
+@_validate.finite_result
 def layer_maps(params) -> list:
     """``[A_1, ..., A_L]`` with ``A_l = W_l ⋯ W_1``, shapes ``(*lead, n_l, d)``.
 
@@ -31,12 +32,13 @@ def layer_maps(params) -> list:
         broadcast against each other, as in adapted parameters).
     """
     if not isinstance(params, (tuple, list)) or not params:
-        raise ValueError("params must be a non-empty tuple of layer matrices (W_1, ..., W_L)")
-    maps = [np.asarray(params[0], dtype=float)]
+        raise _validate.ArgumentTypeError("params must be a non-empty tuple of layer matrices (W_1, ..., W_L), got "
+                                          f"{type(params).__name__}")
+    maps = [_validate.real_array("params[0]", params[0], finite=False)]
     if maps[0].ndim < 2:
         raise ValueError(f"params[0] must be a matrix (..., n_1, d), got shape {maps[0].shape}")
     for l, W in enumerate(params[1:], start=1):
-        W = np.asarray(W, dtype=float)
+        W = _validate.real_array(f"params[{l}]", W, finite=False)
         if W.ndim < 2 or W.shape[-1] != maps[-1].shape[-2]:
             raise ValueError(
                 f"params[{l}] must have shape (..., n_{l + 1}, {maps[-1].shape[-2]}) to chain with the layer below, "
@@ -48,6 +50,7 @@ def layer_maps(params) -> list:
     return maps
 
 
+@_validate.finite_result
 def layer_features(params, X) -> list:
     """Features ``H_l = X A_lᵀ`` of every layer for inputs ``X``.
 
@@ -61,8 +64,7 @@ def layer_features(params, X) -> list:
     list of arrays (*lead, n, n_l), one per layer.
     """
     maps = layer_maps(params)
-    X = np.asarray(X, dtype=float)
-    _validate.finite_array("X", X)
+    X = _validate.real_array("X", X)
     if X.ndim < 2 or X.shape[-1] != maps[0].shape[-1]:
         raise ValueError(f"X must have shape (..., n, d) with d = {maps[0].shape[-1]}, got {X.shape}")
     return [X @ np.swapaxes(A, -1, -2) for A in maps]
@@ -75,6 +77,7 @@ def _features_pair(H, H2):
     return H - H.mean(axis=-2, keepdims=True), H2 - H2.mean(axis=-2, keepdims=True)
 
 
+@_validate.finite_result
 def linear_cka_samples(H, H2) -> np.ndarray:
     """Linear CKA of two feature matrices of the same samples (centred along the sample axis).
 
@@ -113,6 +116,7 @@ def _column_basis(F: np.ndarray, keep: float | None, rtol: float) -> np.ndarray:
     return U[:, :_kept_rank(s, keep, rtol)]
 
 
+@_validate.finite_result
 def canonical_correlations_samples(H, H2, keep: float | None = None, rtol: float = 1e-10) -> np.ndarray:
     """Sample canonical correlations of two feature matrices of the same samples (one pair).
 
@@ -141,6 +145,7 @@ def canonical_correlations_samples(H, H2, keep: float | None = None, rtol: float
     return np.clip(np.linalg.svd(U1.T @ U2, compute_uv=False), 0.0, 1.0)
 
 
+@_validate.finite_result
 def mean_cca_samples(H, H2, keep: float | None = None, rtol: float = 1e-10) -> np.ndarray:
     """Mean sample canonical correlation (SVCCA similarity), batched over leading axes.
 

@@ -14,6 +14,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _validate
+
+
+def _samples(name, x, least: int = 1, *, flat: bool = True):
+    """``x`` as a finite float array (flattened with ``flat``) with at least ``least`` entries."""
+    x = _validate.real_array(name, x)
+    if flat:
+        x = x.reshape(-1)
+    if x.size < least:
+        raise ValueError(f"{name} needs at least {least} sample(s), got {x.size}"
+                         + ("; a standard error needs two" if least >= 2 else ""))
+    return x
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -25,12 +38,14 @@ class Estimate:
 
     def z(self, reference: float) -> float:
         """Distance to ``reference`` in standard errors (±inf if the standard error is 0 and they differ)."""
+        reference = _validate.finite_float("reference", reference)
         diff = self.mean - reference
         if self.stderr > 0:
             return diff / self.stderr
         return 0.0 if diff == 0 else float(np.inf * np.sign(diff))
 
 
+@_validate.finite_result
 def mean_se(x, axis=0):
     """Mean and standard error of independent samples along ``axis``.
 
@@ -44,10 +59,15 @@ def mean_se(x, axis=0):
     (mean, se) : arrays of ``x``'s shape without ``axis`` (floats if ``axis`` is None); the SE is
     ``std(ddof=1)/√n``, and 0 for a single sample.
     """
-    x = np.asarray(x, dtype=float)
+    x = _validate.real_array("x", x)
     if axis is None:
         x, axis = x.reshape(-1), 0
+    axis = _validate.integer("axis", axis)
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis {axis} is out of range for x of shape {x.shape}")
     n = x.shape[axis]
+    if n == 0:
+        raise ValueError(f"x has no samples along axis {axis} (shape {x.shape}): a mean needs at least one")
     mean = x.mean(axis=axis)
     se = x.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
     if np.ndim(mean) == 0:
@@ -55,13 +75,15 @@ def mean_se(x, axis=0):
     return mean, se
 
 
+@_validate.finite_result
 def estimate(samples) -> Estimate:
     """:class:`Estimate` of the mean of a sample (flattened)."""
-    x = np.asarray(samples, dtype=float).reshape(-1)
+    x = _samples("samples", samples)
     mean, se = mean_se(x)
     return Estimate(mean, se, int(x.size))
 
 
+@_validate.finite_result
 def crossed_mean_se(seed_means, task_means) -> tuple:
     """Grand mean and SE of a seeds × tasks table from its margins (one test set shared by every seed).
 
@@ -79,20 +101,22 @@ def crossed_mean_se(seed_means, task_means) -> tuple:
     -------
     (mean, se) : floats.
     """
-    seed_means = np.asarray(seed_means, dtype=float).reshape(-1)
-    task_means = np.asarray(task_means, dtype=float).reshape(-1)
+    seed_means = _samples("seed_means", seed_means, 2)
+    task_means = _samples("task_means", task_means, 2)
     var = seed_means.var(ddof=1) / seed_means.size + task_means.var(ddof=1) / task_means.size
     return float(seed_means.mean()), float(np.sqrt(var))
 
 
+@_validate.finite_result
 def crossed_table_mean_se(values) -> tuple:
     """:func:`crossed_mean_se` of a full table ``values`` (S, T)."""
-    v = np.asarray(values, dtype=float)
-    if v.ndim != 2:
-        raise ValueError(f"values must be a (seeds, tasks) table, got shape {v.shape}")
+    v = _validate.real_array("values", values)
+    if v.ndim != 2 or min(v.shape) < 2:
+        raise ValueError(f"values must be a (seeds, tasks) table with at least 2 seeds and 2 tasks, got shape {v.shape}")
     return crossed_mean_se(v.mean(axis=1), v.mean(axis=0))
 
 
+@_validate.finite_result
 def ratio_mean_se(num, den) -> tuple:
     """``mean(num)/mean(den)`` for paired samples and its delta-method standard error.
 
@@ -104,15 +128,20 @@ def ratio_mean_se(num, den) -> tuple:
     -------
     (ratio, se) : floats.
     """
-    num, den = np.asarray(num, dtype=float).reshape(-1), np.asarray(den, dtype=float).reshape(-1)
+    num, den = _samples("num", num, 2), _samples("den", den, 2)
+    if num.size != den.size:
+        raise ValueError(f"num and den must be paired samples of the same size, got {num.size} and {den.size}")
     n = num.size
     a, b = num.mean(), den.mean()
+    if b == 0:
+        raise ValueError("den has mean 0: the ratio mean(num) / mean(den) is undefined")
     r = a / b
     cov = np.cov(num, den, ddof=1)
     var = (cov[0, 0] - 2 * r * cov[0, 1] + r * r * cov[1, 1]) / (n * b * b)
     return float(r), float(np.sqrt(max(var, 0.0)))
 
 
+@_validate.finite_result
 def crossed_difference_se(a, b=None) -> tuple:
     """:func:`crossed_mean_se` of the paired difference ``a − b`` (or of ``a``) of two methods' margins.
 
@@ -124,7 +153,17 @@ def crossed_difference_se(a, b=None) -> tuple:
     -------
     (mean, se) : floats.
     """
-    seed_means = np.asarray(a["mc"], dtype=float) - (0.0 if b is None else np.asarray(b["mc"], dtype=float))
-    task_means = np.asarray(a["mc_task_mean"], dtype=float) - (
-        0.0 if b is None else np.asarray(b["mc_task_mean"], dtype=float))
+    for name, rec in (("a", a), ("b", b)):
+        if rec is None and name == "b":
+            continue
+        if not isinstance(rec, dict) or "mc" not in rec or "mc_task_mean" not in rec:
+            raise _validate.ArgumentTypeError(f"{name} must be a record (dict) with the margins 'mc' and "
+                                              f"'mc_task_mean', got {type(rec).__name__}")
+    sa, ta = _samples("a['mc']", a["mc"], 2), _samples("a['mc_task_mean']", a["mc_task_mean"], 2)
+    sb = 0.0 if b is None else _samples("b['mc']", b["mc"], 2)
+    tb = 0.0 if b is None else _samples("b['mc_task_mean']", b["mc_task_mean"], 2)
+    if b is not None and (sa.shape != sb.shape or ta.shape != tb.shape):
+        raise ValueError(f"a and b must hold margins of the same table shape, got {sa.size}x{ta.size} and "
+                         f"{sb.size}x{tb.size}")
+    seed_means, task_means = sa - sb, ta - tb
     return crossed_mean_se(seed_means, task_means)

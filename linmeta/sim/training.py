@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models import init_deep_linear
+from .. import _validate
+from ..models import init_deep_linear, validate_params
 from ..train import meta_train
 
 
 def checkpoint_steps(steps: int, checkpoints: int) -> np.ndarray:
     """Checkpoint steps ``0 = b_0 < b_1 < ... = steps``, about evenly spaced (at most ``checkpoints + 1``)."""
+    steps = _validate.positive_int("steps", steps)
+    checkpoints = _validate.positive_int("checkpoints", checkpoints)
     return np.unique(np.round(np.linspace(0, steps, checkpoints + 1)).astype(int))
 
 
@@ -35,6 +38,16 @@ def train_with_checkpoints(params, family, rule, *, bounds, lr, lr_drop, K, task
     -------
     (params, phi) at the end of training.
     """
+    params = validate_params(params)
+    bounds = _validate.sequence_of_ints("bounds", bounds, low=0, what="checkpoint steps")
+    if len(bounds) < 2 or bounds[0] != 0 or any(b <= a for a, b in zip(bounds, bounds[1:])):
+        raise ValueError(f"bounds must be increasing checkpoint steps starting at 0 (see checkpoint_steps), got {bounds}")
+    lr_drop = _validate.finite_float("lr_drop", lr_drop, non_negative=True)
+    if isinstance(seed, (str, bytes)) or not hasattr(seed, "__iter__"):
+        raise _validate.ArgumentTypeError(f"seed must be a sequence of ints (for SeedSequence), got {seed!r}")
+    seed = _validate.sequence_of_ints("seed", seed, low=0)
+    if on_checkpoint is not None:
+        _validate.function("on_checkpoint", on_checkpoint, "a function f(step, params, phi)")
     total = int(bounds[-1])
     marks = {int(b) for b in bounds[1:]}
     if on_checkpoint is not None:
@@ -54,8 +67,12 @@ def train_with_checkpoints(params, family, rule, *, bounds, lr, lr_drop, K, task
     return res.params, res.phi
 
 
+@_validate.finite_result
 def orthogonal_init_scale(alpha: float, depth: int, init_step: float = 0.01) -> float:
     """Orthogonal-init scale ``s`` with ``α s^{2(L−1)} = init_step`` (a stable inner step at the start)."""
+    alpha = _validate.finite_float("alpha", alpha, positive=True)
+    depth = _validate.positive_int("depth", depth)
+    init_step = _validate.finite_float("init_step", init_step, positive=True)
     return (init_step / alpha) ** (1.0 / (2 * max(depth - 1, 1)))
 
 
@@ -73,6 +90,13 @@ def train_two_phase(family, widths, rule, *, steps, lr, K, tasks_per_step, seeds
     -------
     the trained parameters, a tuple of arrays (seeds, n_l, n_{l-1}) on ``backend``.
     """
+    widths = _validate.sequence_of_ints("widths", widths, low=1, what="hidden widths")
+    steps = _validate.positive_int("steps", steps)
+    seeds = _validate.positive_int("seeds", seeds)
+    for name, value in (("seed", seed), ("init_seed", init_seed)):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise _validate.ArgumentTypeError(f"{name} must be a sequence of ints (for SeedSequence), got {value!r}")
+        _validate.sequence_of_ints(name, value, low=0)
     depth = len(widths) + 1
     params = init_deep_linear(family.d, tuple(widths), 1, scheme="orthogonal",
                               scale=orthogonal_init_scale(rule.alpha, depth, init_step),

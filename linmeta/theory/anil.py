@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _validate
-from ..models import end_to_end, validate_params
+from ..models import end_to_end, real_params
 from ..tasks import GaussianRegression, TaskBatch, mixture_components
 from .precondition import top_only_factor
 from .shallow import ShallowQuadratic
@@ -52,6 +52,7 @@ from .shallow import ShallowQuadratic
 # ---------------------------------------------------------------------------------------------
 
 
+@_validate.finite_result
 def body_features(params, X) -> np.ndarray:
     """Penultimate features ``φ = X Φᵀ`` with ``Φ = W_{L−1} ⋯ W_1`` (``X`` itself if L = 1).
 
@@ -64,26 +65,23 @@ def body_features(params, X) -> np.ndarray:
     -------
     array (*lead, n, p).
     """
-    if not isinstance(params, (tuple, list)) or not params:
-        raise ValueError("params must be a non-empty tuple of layer matrices (W_1, ..., W_L)")
-    X = np.asarray(X, dtype=float)
-    _validate.finite_array("X", X)
-    if X.ndim < 2 or X.shape[-1] != np.shape(params[0])[-1]:
-        raise ValueError(f"X must have shape (..., n, d) with d = {np.shape(params[0])[-1]}, got {X.shape}")
+    params = real_params(params, any_lead=True)
+    X = _validate.real_array("X", X)
+    if X.ndim < 2 or X.shape[-1] != params[0].shape[-1]:
+        raise ValueError(f"X must have shape (..., n, d) with d = {params[0].shape[-1]}, got {X.shape}")
     F = X
     for W in params[:-1]:
-        F = F @ np.swapaxes(np.asarray(W, dtype=float), -1, -2)
+        F = F @ np.swapaxes(W, -1, -2)
     return F
 
 
 def _vote_inputs(phi_support, Y_support, phi_query):
-    Fs = np.asarray(phi_support, dtype=float)
-    Y = np.asarray(Y_support, dtype=float)
-    Fq = np.asarray(phi_query, dtype=float)
+    Fs = _validate.real_array("phi_support", phi_support)
+    Y = _validate.real_array("Y_support", Y_support)
+    Fq = _validate.real_array("phi_query", phi_query)
     for name, A in (("phi_support", Fs), ("Y_support", Y), ("phi_query", Fq)):
-        if A.ndim < 2:
-            raise ValueError(f"{name} must have shape (..., n, features), got {A.shape}")
-        _validate.finite_array(name, A)
+        if A.ndim < 2 or 0 in A.shape[-2:]:
+            raise ValueError(f"{name} must have shape (..., n, features) with n >= 1 and features >= 1, got {A.shape}")
     if Fs.shape[-2] != Y.shape[-2]:
         raise ValueError(f"phi_support and Y_support must have the same n (axis -2); got {Fs.shape[-2]} and {Y.shape[-2]}")
     if Fs.shape[-1] != Fq.shape[-1]:
@@ -91,6 +89,7 @@ def _vote_inputs(phi_support, Y_support, phi_query):
     return Fs, Y, Fq
 
 
+@_validate.finite_result
 def one_step_prediction(phi_support, Y_support, phi_query, alpha: float, head=None) -> np.ndarray:
     """Prediction after one ANIL step (squared loss) from ``head``: ``Φq hᵀ + (α/n) Φq Φsᵀ (Y − Φs hᵀ)``.
 
@@ -111,7 +110,7 @@ def one_step_prediction(phi_support, Y_support, phi_query, alpha: float, head=No
     n = Fs.shape[-2]
     if head is None:
         return alpha / n * (Fq @ (np.swapaxes(Fs, -1, -2) @ Y))
-    h = np.asarray(head, dtype=float)
+    h = _validate.real_array("head", head)
     if h.ndim < 2 or h.shape[-1] != Fs.shape[-1] or h.shape[-2] != Y.shape[-1]:
         raise ValueError(f"head must have shape (..., out, p) = (..., {Y.shape[-1]}, {Fs.shape[-1]}), got {h.shape}")
     ht = np.swapaxes(h, -1, -2)
@@ -119,6 +118,7 @@ def one_step_prediction(phi_support, Y_support, phi_query, alpha: float, head=No
     return Fq @ ht + alpha / n * (Fq @ (np.swapaxes(Fs, -1, -2) @ resid))
 
 
+@_validate.finite_result
 def zero_head_vote(phi_support, Y_support, phi_query, alpha: float) -> np.ndarray:
     """The dot-product label vote ``ŷ(x_q) = (α/n) Σ_j y_j ⟨φ_q, φ_j⟩``: one ANIL step from a zero head.
 
@@ -127,6 +127,7 @@ def zero_head_vote(phi_support, Y_support, phi_query, alpha: float) -> np.ndarra
     return one_step_prediction(phi_support, Y_support, phi_query, alpha, head=None)
 
 
+@_validate.finite_result
 def logistic_zero_head_vote(phi_support, y_support, phi_query, alpha: float) -> np.ndarray:
     """Logits after one ANIL step from a zero head on the logistic loss: ``(α/n) Σ_j (y_j − ½) ⟨φ_q, φ_j⟩``.
 
@@ -139,10 +140,15 @@ def logistic_zero_head_vote(phi_support, y_support, phi_query, alpha: float) -> 
     -------
     array (..., m).
     """
-    y = np.asarray(y_support, dtype=float)
+    y = _validate.real_array("y_support", y_support, allow_bool=True)
+    if np.any((y < 0) | (y > 1)):
+        raise ValueError("y_support must hold labels in [0, 1]; map labels {-1, +1} to {0, 1} with (y + 1) / 2")
+    if y.ndim < 1:
+        raise ValueError(f"y_support must have shape (..., n), got {y.shape}")
     return zero_head_vote(phi_support, (y - 0.5)[..., None], phi_query, alpha)[..., 0]
 
 
+@_validate.finite_result
 def cosine_vote(phi_support, Y_support, phi_query) -> np.ndarray:
     """NIL's vote (Raghu et al. 2020): ``(1/n) Σ_j y_j cos(φ_q, φ_j)`` (no scale; argmax/sign-invariant).
 
@@ -161,6 +167,7 @@ def cosine_vote(phi_support, Y_support, phi_query) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
+@_validate.finite_result
 def one_step_quadratic(R, input_cov, noise_std, out: int, K: int | None, alpha: float) -> ShallowQuadratic:
     """Coefficients of the expected loss after one right-preconditioned inner step ``M⁺ = M − α G R``.
 
@@ -187,7 +194,15 @@ def one_step_quadratic(R, input_cov, noise_std, out: int, K: int | None, alpha: 
     alpha = _validate.finite_float("alpha", alpha)
     if K is not None:
         K = _validate.positive_int("K", K)
-    sigma2 = np.asarray(noise_std, dtype=float) ** 2
+    noise = _validate.real_array("noise_std", noise_std)
+    if np.any(noise < 0):
+        raise ValueError("noise_std must be non-negative")
+    sigma2 = noise**2
+    try:
+        np.broadcast_shapes(R.shape[:-2], S.shape[:-2], sigma2.shape)
+    except ValueError:
+        raise ValueError(f"the leading shapes of R {R.shape}, input_cov {S.shape} and noise_std {sigma2.shape} "
+                         "must broadcast") from None
     SR = S @ R
     SRS = SR @ S
     SRSRS = SR @ SRS
@@ -203,10 +218,11 @@ def one_step_quadratic(R, input_cov, noise_std, out: int, K: int | None, alpha: 
 
 
 def _split_params(params):
-    params = validate_params(tuple(np.asarray(W, dtype=float) for W in params))
+    params = real_params(params)
     return params, end_to_end(params), top_only_factor(params)
 
 
+@_validate.finite_result
 def anil_expected_task_loss(params, tasks: TaskBatch, K: int | None, alpha: float) -> np.ndarray:
     """Exact expected post-adaptation loss of each task after one ANIL step (over support and query sets).
 
@@ -220,9 +236,10 @@ def anil_expected_task_loss(params, tasks: TaskBatch, K: int | None, alpha: floa
     -------
     array (T,) or (runs, T).
     """
+    K = _validate.optional_int("K", K, none="the population inner loss")
+    alpha = _validate.finite_float("alpha", alpha)
     params, M, R = _split_params(params)
-    if not isinstance(tasks, TaskBatch):
-        raise ValueError(f"tasks must be a linmeta.TaskBatch, got {type(tasks).__name__}")
+    _validate.instance("tasks", tasks, TaskBatch, "a linmeta.TaskBatch (from family.sample_tasks(n, rng))")
     if tasks.d != M.shape[-1] or tasks.out != M.shape[-2]:
         raise ValueError(f"tasks have d={tasks.d}, out={tasks.out} but the model maps d={M.shape[-1]} to out={M.shape[-2]}")
     q = one_step_quadratic(R[..., None, :, :], tasks.input_cov, tasks.noise_std, tasks.out, K, alpha)
@@ -230,6 +247,7 @@ def anil_expected_task_loss(params, tasks: TaskBatch, K: int | None, alpha: floa
     return 0.5 * np.einsum("...od,...de,...oe->...", E, q.A, E) + q.const
 
 
+@_validate.finite_result
 def gaussian_trace_mean(F, Q, M, mean, cov) -> np.ndarray:
     """``E tr(F E Q Eᵀ)`` for ``E = M − W*``, ``vec_row(W*) ~ N(vec_row(mean), cov)``.
 
@@ -242,15 +260,29 @@ def gaussian_trace_mean(F, Q, M, mean, cov) -> np.ndarray:
     -------
     array (...): ``tr(F D Q Dᵀ) + Σ (F ⊗ Q) ∘ cov`` with ``D = M − mean``.
     """
-    D = np.asarray(M, dtype=float) - mean
+    M = _validate.real_array("M", M, min_ndim=2)
+    out, d = M.shape[-2:]
+    mean = _validate.real_array("mean", mean)
+    _validate.shape("mean", mean, (out, d), describe=f"(out, d) = ({out}, {d})")
+    F = _validate.real_array("F", F, min_ndim=2)
+    _validate.shape("F", F, (..., out, out), describe=f"(..., out, out) = (..., {out}, {out})")
+    Q = _validate.real_array("Q", Q, min_ndim=2)
+    _validate.shape("Q", Q, (..., d, d), describe=f"(..., d, d) = (..., {d}, {d})")
+    cov = _validate.real_array("cov", cov)
+    _validate.shape("cov", cov, (out * d, out * d), describe=f"(out*d, out*d) = ({out * d}, {out * d})")
+    try:
+        np.broadcast_shapes(F.shape[:-2], M.shape[:-2], Q.shape[:-2])
+    except ValueError:
+        raise ValueError(f"the leading shapes of F {F.shape}, M {M.shape} and Q {Q.shape} must broadcast") from None
+    D = M - mean
     first = np.einsum("...ab,...bd,...de,...ae->...", F, D, Q, D)
-    out, d = D.shape[-2:]
     # (F ⊗ Q)[(o,i),(o',j)] = F[o,o'] Q[i,j], matching the row-major index o*d + i of cov
-    C4 = np.asarray(cov, dtype=float).reshape(out, d, out, d)
+    C4 = cov.reshape(out, d, out, d)
     second = np.einsum("...ab,...ij,aibj->...", F, Q, C4)
     return first + second
 
 
+@_validate.finite_result
 def anil_expected_loss(params, family, K: int | None, alpha: float) -> np.ndarray:
     """Exact expected post-adaptation loss of one ANIL step over a Gaussian task family.
 
@@ -264,6 +296,8 @@ def anil_expected_loss(params, family, K: int | None, alpha: float) -> np.ndarra
     -------
     array () or (runs,).
     """
+    K = _validate.optional_int("K", K, none="the population inner loss")
+    alpha = _validate.finite_float("alpha", alpha)
     params, M, R = _split_params(params)
     total = 0.0
     for p, c in mixture_components(family):
@@ -275,15 +309,20 @@ def anil_expected_loss(params, family, K: int | None, alpha: float) -> np.ndarra
     return np.asarray(total)
 
 
+@_validate.finite_result
 def nal_expected_loss(params, family) -> np.ndarray:
     """Expected loss without adaptation (NAL / frozen network): ``½ E tr((M−W*)Σ(M−W*)ᵀ) + ½ out σ²``.
 
     Returns array () or (runs,).
     """
-    params = validate_params(tuple(np.asarray(W, dtype=float) for W in params))
+    params = real_params(params)
     M = end_to_end(params)
+    comps = mixture_components(family)
+    if comps[0][1].d != M.shape[-1] or comps[0][1].out != M.shape[-2]:
+        raise ValueError(f"family has d={comps[0][1].d}, out={comps[0][1].out} but the model maps d={M.shape[-1]} "
+                         f"to out={M.shape[-2]}")
     total = 0.0
-    for p, c in mixture_components(family):
+    for p, c in comps:
         eye = np.broadcast_to(np.eye(c.out), M.shape[:-2] + (c.out, c.out))
         total = total + p * (0.5 * gaussian_trace_mean(eye, c.input_cov, M, c.mean, c.cov) + 0.5 * c.out * c.noise_std**2)
     return np.asarray(total)
@@ -306,6 +345,7 @@ class AnilOracle:
     rank: int
 
 
+@_validate.finite_result
 def anil_oracle(family: GaussianRegression, K: int | None, alpha: float) -> AnilOracle:
     """Minimum over every body and head of the one-step ANIL expected loss, for isotropic-on-span families.
 
@@ -320,8 +360,7 @@ def anil_oracle(family: GaussianRegression, K: int | None, alpha: float) -> Anil
     (``u* = 1`` and ``ℒ = ½σ²`` for the population inner loss).  It lower-bounds the expected
     one-step ANIL loss of any deep linear network on this family.
     """
-    if not isinstance(family, GaussianRegression):
-        raise ValueError(f"family must be a GaussianRegression, got {type(family).__name__}")
+    _validate.instance("family", family, GaussianRegression, "a linmeta.GaussianRegression")
     if family.out != 1:
         raise ValueError(f"anil_oracle needs out = 1, got out = {family.out}")
     if not np.allclose(family.input_cov, np.eye(family.d), atol=1e-12):
@@ -357,6 +396,7 @@ def anil_oracle(family: GaussianRegression, K: int | None, alpha: float) -> Anil
 # ---------------------------------------------------------------------------------------------
 
 
+@_validate.finite_result
 def two_layer_split_expectation(params, family, alpha: float) -> dict:
     """Expected head and body reductions of one step of a two-layer network, over Gaussian tasks, exactly.
 
@@ -376,7 +416,8 @@ def two_layer_split_expectation(params, family, alpha: float) -> dict:
     -------
     dict of arrays () or (runs,): ``head``, ``body``, ``head_linear``, ``body_linear``.
     """
-    params = validate_params(tuple(np.asarray(W, dtype=float) for W in params))
+    alpha = _validate.finite_float("alpha", alpha)
+    params = real_params(params)
     if len(params) != 2:
         raise ValueError(f"two_layer_split_expectation needs exactly 2 layers, got {len(params)}")
     alpha = _validate.finite_float("alpha", alpha)

@@ -30,8 +30,9 @@ from itertools import combinations, product
 
 import numpy as np
 
+from .. import _validate
 from ..rule import InnerLoop
-from ..models import end_to_end, prefix_products, suffix_products, validate_params
+from ..models import end_to_end, prefix_products, real_params, suffix_products
 from ..tasks import TaskBatch
 from .wick import Const, ET, X, XT, expected_trace, transpose_word
 
@@ -41,26 +42,27 @@ _G = "G"  # placeholder for the support gradient in a word, expanded by _expand_
 
 
 def _check(params, tasks, K, rule):
-    params = validate_params(tuple(np.asarray(W, dtype=float) for W in params))
-    if not isinstance(tasks, TaskBatch):
-        raise ValueError(f"tasks must be a linmeta.TaskBatch, got {type(tasks).__name__}")
+    K = _validate.optional_int("K", K, none="the population inner loss")
+    _validate.instance("rule", rule, InnerLoop, "a linmeta.InnerLoop")
+    params = real_params(params)
+    _validate.instance("tasks", tasks, TaskBatch, "a linmeta.TaskBatch (from family.sample_tasks(n, rng))")
     d, out = params[0].shape[-1], params[-1].shape[-2]
     if tasks.d != d or tasks.out != out:
         raise ValueError(f"tasks have d={tasks.d}, out={tasks.out} but the model maps d={d} to out={out}")
-    if not isinstance(rule, InnerLoop):
-        raise ValueError(f"rule must be a linmeta.InnerLoop, got {type(rule).__name__}")
+    runs = params[0].shape[:-2]
+    if tasks.w_star.shape[:-3] not in ((), runs):
+        raise ValueError(f"tasks have run shape {tasks.w_star.shape[:-3]}, but params have {runs}: give tasks (T, ...) "
+                         "shared by every run, or one task set per run")
     if rule.steps > 1:
         raise ValueError(f"rule.steps must be 0 or 1 for the exact deep expected loss, got {rule.steps}; "
-                         "estimate k > 1 steps with linmeta.montecarlo.expected_meta_loss_mc")
-    if K is not None and (isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K <= 0):
-        raise ValueError(f"K must be a positive int (support shots) or None (population inner loss), got {K!r}")
+                         "estimate k > 1 steps with linmeta.sim.montecarlo.expected_meta_loss_mc")
     if rule.inner_loss == "population":
         K = None
     adapted = rule.adapted_layers(len(params))
     if len(adapted) > MAX_ADAPTED_LAYERS:
         raise ValueError(f"rule adapts {len(adapted)} layers {adapted}; the exact expectation handles at most "
                          f"{MAX_ADAPTED_LAYERS} (the Wick sum grows as (4n-1)!! in n adapted layers): "
-                         "use linmeta.montecarlo.expected_meta_loss_mc")
+                         "use linmeta.sim.montecarlo.expected_meta_loss_mc")
     return params, K, adapted
 
 
@@ -115,6 +117,7 @@ def _expand_gradient(words, gradient_terms):
     return out
 
 
+@_validate.finite_result
 def expected_task_loss(params, tasks: TaskBatch, K: int | None, rule: InnerLoop) -> np.ndarray:
     """Exact expected post-adaptation loss of each task after one inner step (over support and query sets).
 
@@ -157,6 +160,7 @@ def expected_task_loss(params, tasks: TaskBatch, K: int | None, rule: InnerLoop)
     return 0.5 * value + 0.5 * tasks.out * noise_var
 
 
+@_validate.finite_result
 def expected_meta_loss(params, tasks: TaskBatch, K: int | None, rule: InnerLoop):
     """Mean of :func:`expected_task_loss` over the tasks: array (*runs,) (a float without a run axis)."""
     return np.mean(expected_task_loss(params, tasks, K, rule), axis=-1)

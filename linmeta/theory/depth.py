@@ -37,12 +37,24 @@ def _check(alpha, rho, s, noise_std):
     return alpha, rho, s, noise_std
 
 
+def _points(**named):
+    """Real finite arrays that broadcast together (the point arguments), in the order given."""
+    arrays = {name: _validate.real_array(name, x) for name, x in named.items()}
+    try:
+        np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{n} {a.shape}" for n, a in arrays.items())
+        raise ValueError(f"{', '.join(arrays)} must broadcast against each other; got shapes {shapes}") from None
+    return tuple(arrays.values())
+
+
 def _error_moments(delta, s):
     """``E[e²], E[e³], E[e⁴]`` for ``e ~ N(delta, s²)``."""
     d2, s2 = delta * delta, s * s
     return d2 + s2, delta * (d2 + 3.0 * s2), d2 * d2 + 6.0 * d2 * s2 + 3.0 * s2 * s2
 
 
+@_validate.finite_result
 def scalar_adapted(w1, w2, w_star, alpha: float, rho: float = 1.0):
     """One MAML inner step of the deep scalar model on the population loss of task ``w_star``.
 
@@ -58,11 +70,12 @@ def scalar_adapted(w1, w2, w_star, alpha: float, rho: float = 1.0):
     (w1', w2') : the adapted layers, broadcast shape.
     """
     alpha, rho, _, _ = _check(alpha, rho, 0.0, 0.0)
-    w1, w2, w_star = (np.asarray(a, dtype=float) for a in (w1, w2, w_star))
+    w1, w2, w_star = _points(w1=w1, w2=w2, w_star=w_star)
     g = rho * (w1 * w2 - w_star)  # ∂ℓ/∂m
     return w1 - alpha * w2 * g, w2 - alpha * w1 * g
 
 
+@_validate.finite_result
 def scalar_deep_meta_loss(w1, w2, alpha: float, rho: float = 1.0, mu: float = 0.0, s: float = 1.0,
                           noise_std: float = 0.0):
     """Expected post-adaptation population loss of ``ŷ = w₂w₁x`` after one MAML step, exactly.
@@ -81,7 +94,7 @@ def scalar_deep_meta_loss(w1, w2, alpha: float, rho: float = 1.0, mu: float = 0.
     """
     alpha, rho, s, noise_std = _check(alpha, rho, s, noise_std)
     mu = _validate.finite_float("mu", mu)
-    w1, w2 = np.asarray(w1, dtype=float), np.asarray(w2, dtype=float)
+    w1, w2 = _points(w1=w1, w2=w2)
     m, r = w1 * w2, w1 * w1 + w2 * w2
     a = 1.0 - alpha * rho * r  # e' = a e + b e²   (module docstring)
     b = alpha**2 * rho**2 * m
@@ -89,6 +102,7 @@ def scalar_deep_meta_loss(w1, w2, alpha: float, rho: float = 1.0, mu: float = 0.
     return 0.5 * rho * (a * a * e2 + 2.0 * a * b * e3 + b * b * e4) + 0.5 * noise_std**2
 
 
+@_validate.finite_result
 def scalar_shallow_meta_loss(w, alpha: float, rho: float = 1.0, mu: float = 0.0, s: float = 1.0,
                              noise_std: float = 0.0):
     """Expected post-adaptation population loss of ``ŷ = w x`` after one step: ``½ρ(1−αρ)²((w−μ)²+s²) + ½σ²``.
@@ -97,17 +111,19 @@ def scalar_shallow_meta_loss(w, alpha: float, rho: float = 1.0, mu: float = 0.0,
     """
     alpha, rho, s, noise_std = _check(alpha, rho, s, noise_std)
     mu = _validate.finite_float("mu", mu)
-    w = np.asarray(w, dtype=float)
+    (w,) = _points(w=w)
     return 0.5 * rho * (1.0 - alpha * rho) ** 2 * ((w - mu) ** 2 + s * s) + 0.5 * noise_std**2
 
 
+@_validate.finite_result
 def scalar_effective_step(w1, w2, alpha: float):
     """First-order step size on the end-to-end scalar, ``α (w₁² + w₂²)`` (the shallow model's is ``α``)."""
     alpha = _validate.finite_float("alpha", alpha)
-    w1, w2 = np.asarray(w1, dtype=float), np.asarray(w2, dtype=float)
+    w1, w2 = _points(w1=w1, w2=w2)
     return alpha * (w1 * w1 + w2 * w2)
 
 
+@_validate.finite_result
 def scalar_deep_minima(alpha: float, rho: float = 1.0) -> np.ndarray:
     """The four global minimisers of :func:`scalar_deep_meta_loss` for a centred task family (μ = 0).
 

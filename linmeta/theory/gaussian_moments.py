@@ -31,6 +31,8 @@ from math import comb
 
 import numpy as np
 
+from .. import _validate
+
 MAX_FACTORS = 8  # (2n-1)!! matchings: 2,027,025 at n = 8; beyond that, use Monte Carlo
 
 
@@ -120,6 +122,7 @@ def _apply(ops, Sigma, Ds, Dts, start):
     return mat
 
 
+@_validate.finite_result
 def chain_moment(Sigma, K: int, n: int, inserts=None) -> np.ndarray:
     """``E[Σ̂ D_1 Σ̂ ⋯ D_{n-1} Σ̂]`` for Gaussian data, exactly.
 
@@ -135,14 +138,16 @@ def chain_moment(Sigma, K: int, n: int, inserts=None) -> np.ndarray:
     -------
     array (..., d, d)
     """
-    Sigma = np.asarray(Sigma, dtype=float)
-    d = Sigma.shape[-1]
-    if n == 0:
-        return np.broadcast_to(np.eye(d), Sigma.shape).copy()
+    n = _validate.positive_int("n", n, allow_zero=True)
     if n > MAX_FACTORS:
         raise ValueError(f"n must be at most {MAX_FACTORS} (exact enumeration grows as (2n-1)!!), got {n}")
-    inserts = inserts or {}
-    Ds = {i: (None if inserts.get(i) is None else np.asarray(inserts[i], dtype=float)) for i in range(1, n)}
+    K = _validate.positive_int("K", K)
+    Sigma = _validate.psd_matrix("Sigma", Sigma)
+    d = Sigma.shape[-1]
+    inserts = _check_inserts(inserts, n, Sigma.shape)
+    if n == 0:
+        return np.broadcast_to(np.eye(d), Sigma.shape).copy()
+    Ds = {i: inserts.get(i) for i in range(1, n)}
     Dts = {i: (None if D is None else np.swapaxes(D, -1, -2)) for i, D in Ds.items()}
     total = 0.0
     for power, path, cycles in _plans(n):
@@ -154,12 +159,56 @@ def chain_moment(Sigma, K: int, n: int, inserts=None) -> np.ndarray:
     return np.broadcast_to(total, np.broadcast_shapes(Sigma.shape, *[D.shape for D in Ds.values() if D is not None])).copy()
 
 
+def _check_inserts(inserts, n, sigma_shape):
+    """``inserts`` as ``{i: array (..., d, d)}`` with 1 <= i <= n-1, real and finite, broadcasting with Sigma."""
+    if inserts is None:
+        return {}
+    if not isinstance(inserts, dict):
+        raise _validate.ArgumentTypeError(f"inserts must be a dict {{i: D_i}} or None, got {type(inserts).__name__}")
+    out = {}
+    for i, D in inserts.items():
+        i = _validate.integer("inserts key", i)
+        if not 1 <= i <= n - 1:
+            raise ValueError(f"inserts key {i} is out of range: the chain of n={n} factors has inserts 1..{n - 1}")
+        if D is None:
+            continue
+        D = _validate.real_array(f"inserts[{i}]", D, min_ndim=2)
+        d = sigma_shape[-1]
+        _validate.shape(f"inserts[{i}]", D, (..., d, d), describe=f"(..., d, d) with d = {d}")
+        try:
+            np.broadcast_shapes(D.shape, sigma_shape)
+        except ValueError:
+            raise ValueError(f"inserts[{i}] of shape {D.shape} does not broadcast with Sigma {sigma_shape}") from None
+        out[i] = D
+    return out
+
+
+def _coefficients(name, coef) -> list:
+    arr = _validate.real_array(name, coef)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of polynomial coefficients (increasing powers), got shape "
+                         f"{arr.shape}")
+    return list(arr)
+
+
+@_validate.finite_result
 def poly_sandwich(Sigma, K: int, left, C, right) -> np.ndarray:
     """``E[p(Σ̂) C q(Σ̂)]`` with ``p(x) = Σ_a left[a] x^a`` and ``q(x) = Σ_b right[b] x^b``.
 
-    ``C`` (..., d, d) or ``None`` for the identity.  Exact (see :func:`chain_moment`).
+    ``C`` (..., d, d) or ``None`` for the identity.  Exact (see :func:`chain_moment`); the degrees must
+    satisfy ``deg p + deg q <= MAX_FACTORS``, checked before anything is computed.
     """
-    Sigma = np.asarray(Sigma, dtype=float)
+    K = _validate.positive_int("K", K)
+    Sigma = _validate.psd_matrix("Sigma", Sigma)
+    left, right = _coefficients("left", left), _coefficients("right", right)
+    deg = max((a for a, x in enumerate(left) if x != 0), default=0) + max(
+        (b for b, x in enumerate(right) if x != 0), default=0)
+    if deg > MAX_FACTORS:
+        raise ValueError(f"deg(left) + deg(right) = {deg} is beyond exact enumeration (at most {MAX_FACTORS} sample "
+                         "covariances in a chain)")
+    if C is not None:
+        C = _validate.real_array("C", C, min_ndim=2)
+        _validate.shape("C", C, (..., Sigma.shape[-1], Sigma.shape[-1]), describe=f"(..., d, d) with d = {Sigma.shape[-1]}")
     total = 0.0
     for a, pa in enumerate(left):
         for b, qb in enumerate(right):
@@ -180,11 +229,17 @@ def _sandwich_monomial(Sigma, K, a, C, b):
     return chain_moment(Sigma, K, a + b, {a: C})
 
 
+@_validate.finite_result
 def gd_polynomial(alpha: float, steps: int) -> list:
     """Coefficients of ``(1 - α x)^k`` in increasing powers of x."""
+    alpha = _validate.finite_float("alpha", alpha)
+    steps = _validate.positive_int("steps", steps, allow_zero=True)
     return [comb(steps, a) * (-alpha) ** a for a in range(steps + 1)]
 
 
+@_validate.finite_result
 def gd_noise_polynomial(alpha: float, steps: int) -> list:
     """Coefficients of ``Σ_{i<k} (1 - α x)^i`` in increasing powers of x."""
+    alpha = _validate.finite_float("alpha", alpha)
+    steps = _validate.positive_int("steps", steps, allow_zero=True)
     return [(-alpha) ** a * sum(comb(i, a) for i in range(a, steps)) for a in range(steps)]

@@ -83,8 +83,7 @@ class Curvature:
 def _check_adapt(K, alpha, steps, sampling, noise_std=0.0):
     alpha = _validate.finite_float("alpha", alpha)
     steps = _validate.positive_int("steps", steps, allow_zero=True)
-    if K is not None:
-        K = _validate.positive_int("K", K)
+    K = _validate.optional_int("K", K, none="population gradients")
     _validate.one_of("sampling", sampling, SAMPLING)
     noise_std = _validate.finite_float("noise_std", noise_std, non_negative=True)
     if sampling == "same" and K is not None and steps > MAX_SAME_BATCH_STEPS:
@@ -101,6 +100,7 @@ def _psd(name, S):
     return S
 
 
+@_validate.finite_result
 def curvature(input_cov, K: int | None, alpha: float, steps: int = 1, *, noise_std: float = 0.0,
               sampling: str = "same") -> Curvature:
     """Post-adaptation curvature ``A``, label-noise excess and mean error map ``B`` of a task type.
@@ -152,7 +152,7 @@ def curvature(input_cov, K: int | None, alpha: float, steps: int = 1, *, noise_s
 
 def _family_components(family):
     if not isinstance(family, (GaussianRegression, TaskMixture)):
-        raise ValueError(
+        raise _validate.ArgumentTypeError(
             f"family must be a linmeta GaussianRegression or a TaskMixture of them, got {type(family).__name__}"
         )
     return mixture_components(family)
@@ -166,6 +166,7 @@ def _curvatures(family, K, alpha, steps, sampling):
     return out
 
 
+@_validate.finite_result
 def expected_excess_risk(W, family, K: int | None, alpha: float, steps: int = 1, *,
                          sampling: str = "same") -> np.ndarray:
     r"""Expected excess risk after adaptation, ``E_i E_data[f_i(W') − f_i(W_i*)]``, of the initialisation ``W``.
@@ -183,6 +184,8 @@ def expected_excess_risk(W, family, K: int | None, alpha: float, steps: int = 1,
     -------
     array (...), the expected excess risk of each initialisation.
     """
+    _check_adapt(K, alpha, steps, sampling)
+    _family_components(family)
     W = _as_init(W, family)
     total = 0.0
     for p, c, q in _curvatures(family, K, alpha, steps, sampling):
@@ -192,14 +195,14 @@ def expected_excess_risk(W, family, K: int | None, alpha: float, steps: int = 1,
     return np.asarray(total, dtype=float)
 
 
+@_validate.finite_result
 def noise_floor(family) -> float:
     """The irreducible loss ``E_i ½ out ν_i²`` (the same for every initialisation)."""
     return float(sum(p * 0.5 * c.out * c.noise_std**2 for p, c in _family_components(family)))
 
 
 def _as_init(W, family):
-    W = np.asarray(W, dtype=float)
-    _validate.finite_array("W", W)
+    W = _validate.real_array("W", W, min_ndim=1)
     if W.ndim == 1:
         W = W[None, :]
     if W.shape[-2:] != (family.out, family.d):
@@ -217,11 +220,13 @@ def _weighted_solve(terms):
     return np.linalg.solve(den.T, num.T).T
 
 
+@_validate.finite_result
 def nal_optimum(family) -> np.ndarray:
     """NAL (non-adaptive learning) optimum ``W_NAL = [Σ p_c μ_c Σ_c][Σ p_c Σ_c]⁻¹``, shape (out, d)."""
     return _weighted_solve([(c.mean, p * c.input_cov) for p, c in _family_components(family)])
 
 
+@_validate.finite_result
 def maml_optimum(family, K: int | None, alpha: float, steps: int = 1, *, sampling: str = "same") -> np.ndarray:
     """MAML optimum ``W_MAML = [Σ p_c μ_c A_c][Σ p_c A_c]⁻¹`` (minimiser of the expected post-adaptation loss).
 
@@ -232,6 +237,7 @@ def maml_optimum(family, K: int | None, alpha: float, steps: int = 1, *, samplin
     return _weighted_solve([(c.mean, p * q.A) for p, c, q in _curvatures(family, K, alpha, steps, sampling)])
 
 
+@_validate.finite_result
 def fo_maml_optimum(family, K: int | None, alpha: float, steps: int = 1, *, sampling: str = "same") -> np.ndarray:
     """FO-MAML fixed point ``[Σ p_c μ_c B_c Σ_c][Σ p_c B_c Σ_c]⁻¹``, shape (out, d).
 
@@ -243,16 +249,21 @@ def fo_maml_optimum(family, K: int | None, alpha: float, steps: int = 1, *, samp
     return _weighted_solve([(c.mean, p * q.B @ c.input_cov) for p, c, q in _curvatures(family, K, alpha, steps, sampling)])
 
 
+@_validate.finite_result
 def gain(family, K: int | None, alpha: float, steps: int = 1, *, sampling: str = "same",
          include_floor: bool = False) -> float:
     """``E_NAL / E_MAML``: expected post-adaptation excess risk from the NAL optimum over that from the MAML optimum.
 
     ``include_floor=True`` adds the irreducible ``½ out ν²`` to both (which lowers the ratio).
     """
-    floor = noise_floor(family) if include_floor else 0.0
+    floor = noise_floor(family) if _validate.boolean("include_floor", include_floor) else 0.0
     e_nal = expected_excess_risk(nal_optimum(family), family, K, alpha, steps, sampling=sampling) + floor
     e_maml = expected_excess_risk(maml_optimum(family, K, alpha, steps, sampling=sampling), family, K, alpha, steps,
                                   sampling=sampling) + floor
+    if e_maml <= 0:
+        raise ValueError("the MAML optimum has zero expected excess risk here (every task is solved exactly after "
+                         "adaptation), so the gain E_NAL / E_MAML is undefined; use include_floor=True with label noise "
+                         "or compare the excess risks directly")
     return float(e_nal / e_maml)
 
 
@@ -280,7 +291,10 @@ class Hessians:
 
 def condition_number(H) -> float:
     """``λ_max / λ_min`` of a symmetric PSD matrix (inf when ``λ_min ≤ 0``)."""
-    lam = np.linalg.eigvalsh(_validate.psd_matrix("H", H))
+    H = _validate.psd_matrix("H", H)
+    if H.ndim != 2 or H.shape[0] == 0:
+        raise ValueError(f"H must be one (d, d) matrix with d >= 1, got shape {H.shape}")
+    lam = np.linalg.eigvalsh(H)
     return float(lam[-1] / lam[0]) if lam[0] > 0 else float("inf")
 
 
@@ -293,6 +307,7 @@ def hessians(family, K: int | None, alpha: float, steps: int = 1, *, sampling: s
     return Hessians(H_maml, H_nal, em, en, condition_number(H_maml), condition_number(H_nal))
 
 
+@_validate.finite_result
 def mean_gd_path(H, w0, w_opt, lr: float, steps: int) -> np.ndarray:
     """Distance to the optimum of the *mean* SGD iterate on a quadratic objective, ``‖(I − lr H)^t (w0 − w*)‖``.
 
@@ -309,9 +324,18 @@ def mean_gd_path(H, w0, w_opt, lr: float, steps: int) -> np.ndarray:
     array (steps + 1,), Frobenius distance at t = 0..steps.
     """
     H = _validate.psd_matrix("H", H)
+    if H.ndim != 2:
+        raise ValueError(f"H must be one (d, d) matrix, got shape {H.shape}")
     lr = _validate.finite_float("lr", lr, positive=True)
     steps = _validate.positive_int("steps", steps, allow_zero=True)
-    e = np.asarray(w0, dtype=float) - np.asarray(w_opt, dtype=float)
+    w0 = _validate.real_array("w0", w0, min_ndim=1)
+    w_opt = _validate.real_array("w_opt", w_opt, min_ndim=1)
+    for name, w in (("w0", w0), ("w_opt", w_opt)):
+        _validate.shape(name, w, (..., H.shape[-1]), describe=f"(..., d) with d = {H.shape[-1]}")
+    try:
+        e = w0 - w_opt
+    except ValueError:
+        raise ValueError(f"w0 {w0.shape} and w_opt {w_opt.shape} must broadcast") from None
     P = np.eye(H.shape[-1]) - lr * H
     out = [np.linalg.norm(e)]
     for _ in range(steps):
@@ -328,11 +352,15 @@ def gd_iterations(H, tol: float, lr: float | None = None) -> float:
     direction, or ``lr ≥ 2/λ_max``).
     """
     H = _validate.psd_matrix("H", H)
+    if H.ndim != 2 or H.shape[0] == 0:
+        raise ValueError(f"H must be one (d, d) matrix with d >= 1, got shape {H.shape}")
     tol = _validate.finite_float("tol", tol, positive=True)
     if tol >= 1:
         raise ValueError(f"tol must be in (0, 1), got {tol}")
     lam = np.linalg.eigvalsh(H)
     if lr is None:
+        if lam[-1] <= 0:
+            raise ValueError("H is zero, so the default lr = 1/lambda_max is undefined: pass lr")
         lr = 1.0 / lam[-1]
     lr = _validate.finite_float("lr", lr, positive=True)
     r = float(np.max(np.abs(1.0 - lr * lam)))
@@ -406,7 +434,7 @@ class TwoCluster:
         return TaskMixture(comps, (self.p_hard, 1.0 - self.p_hard))
 
 
-@lru_cache(maxsize=4096)
+@_validate.finite_result
 def isotropic_curvature(rho: float, d: int, K: int | None, alpha: float, steps: int = 1,
                         noise: float = 0.0, sampling: str = "same") -> tuple:
     r"""``(c, n)`` for ``Σ = ρI``: the excess risk is ``c ‖w − w*‖² + n`` after adaptation.
@@ -415,9 +443,14 @@ def isotropic_curvature(rho: float, d: int, K: int | None, alpha: float, steps: 
     ``γ = (1 − αρ)²``; for ``k>1`` this is the ``"fresh"`` model), ``n = ½α²ν²dρ² Σ_{i<k} γ^i / K``.
     ``"same"`` with ``k > 1`` and finite ``K``: from the exact chain moments (:func:`curvature`).
     """
-    _check_adapt(K, alpha, steps, sampling, noise)
+    K, alpha, steps, noise = _check_adapt(K, alpha, steps, sampling, noise)
     rho = _validate.finite_float("rho", rho, positive=True)
-    _validate.positive_int("d", d)
+    d = _validate.positive_int("d", d)
+    return _isotropic_curvature(rho, d, K, alpha, steps, noise, sampling)
+
+
+@lru_cache(maxsize=4096)
+def _isotropic_curvature(rho, d, K, alpha, steps, noise, sampling):
     if sampling == "same" and K is not None and steps > 1:
         q = curvature(rho * np.eye(d), K, alpha, steps, noise_std=noise, sampling="same")
         return 0.5 * float(q.A[0, 0]), float(q.noise)
@@ -497,6 +530,7 @@ def two_cluster(tc: TwoCluster) -> TwoClusterGain:
                           float(limit))
 
 
+@_validate.finite_result
 def two_cluster_optima(tc: TwoCluster) -> tuple:
     """``(w_MAML, w_NAL)`` of the two-cluster landscape, arrays (1, d) on the segment from ``w_H`` to ``w_E``."""
     r = two_cluster(tc)
@@ -532,8 +566,8 @@ def quadratic_gain(weights, means, spreads, nal_hessians, maml_curvatures, noise
     weights : array (C,). means : array (C, p). spreads, nal_hessians, maml_curvatures : arrays (C, p, p).
     noise : array (C,) or None, label-noise excess per type.
     """
-    p = np.asarray(weights, dtype=float)
-    mu = np.asarray(means, dtype=float)
+    p = _validate.real_array("weights", weights)
+    mu = _validate.real_array("means", means)
     C = _validate.psd_matrix("spreads", spreads)
     S = _validate.psd_matrix("nal_hessians", nal_hessians)
     A = _validate.psd_matrix("maml_curvatures", maml_curvatures)
@@ -544,7 +578,13 @@ def quadratic_gain(weights, means, spreads, nal_hessians, maml_curvatures, noise
                              ("nal_hessians", S, (n_types, dim, dim)), ("maml_curvatures", A, (n_types, dim, dim))):
         if arr.shape != shape:
             raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
-    n = np.zeros(n_types) if noise is None else np.asarray(noise, dtype=float).reshape(n_types)
+    if mu.ndim != 2:
+        raise ValueError(f"means must have shape (C, p), got {mu.shape}")
+    if noise is None:
+        n = np.zeros(n_types)
+    else:
+        n = _validate.real_array("noise", noise)
+        _validate.shape("noise", n, (n_types,), describe=f"(C,) = ({n_types},)")
 
     def solve(G):
         H = np.einsum("c,cij->ij", p, G)
@@ -641,6 +681,7 @@ def two_cluster_fixed_tasks(tc: TwoCluster, n_hard: int, n_easy: int) -> FixedTa
                          float(e_nal / e_maml) if e_maml > 0 else float("inf"))
 
 
+@_validate.finite_result
 def gd_on_isotropic_quadratics(curvatures, optima, w0, lr: float, steps: int) -> np.ndarray:
     r"""The gradient-descent iterate on ``F(w) = mean_i ½ a_i ‖w − w_i‖²`` after ``steps`` steps, in closed form.
 
@@ -659,11 +700,9 @@ def gd_on_isotropic_quadratics(curvatures, optima, w0, lr: float, steps: int) ->
     -------
     array (..., d).
     """
-    a = np.asarray(curvatures, dtype=float)
-    w = np.asarray(optima, dtype=float)
-    w0 = np.asarray(w0, dtype=float)
-    for name, x in (("curvatures", a), ("optima", w), ("w0", w0)):
-        _validate.finite_array(name, x)
+    a = _validate.real_array("curvatures", curvatures, min_ndim=1)
+    w = _validate.real_array("optima", optima, min_ndim=2)
+    w0 = _validate.real_array("w0", w0, min_ndim=1)
     if np.any(a < 0) or np.any(a.sum(axis=-1) == 0):
         raise ValueError("curvatures must be non-negative and not all zero along the task axis")
     if w.shape[:-1] != a.shape or w0.shape[:-1] != a.shape[:-1] or w0.shape[-1] != w.shape[-1]:

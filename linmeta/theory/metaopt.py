@@ -56,7 +56,7 @@ from itertools import combinations
 import numpy as np
 
 from .. import _validate
-from ..models import mm_eye, prefix_products, suffix_products, tmm_eye, validate_params
+from ..models import mm_eye, prefix_products, real_params, suffix_products, tmm_eye
 from ..tasks import GaussianRegression
 
 
@@ -74,11 +74,10 @@ def _check_moments(input_cov, R):
 
 
 def _check_K(K):
-    if K is not None:
-        _validate.positive_int("K", K)
-    return K
+    return _validate.optional_int("K", K, none="the population inner loss")
 
 
+@_validate.finite_result
 def error_moment(M, family: GaussianRegression) -> np.ndarray:
     """``R = E[(M − W*)ᵀ(M − W*)]`` (d x d) for tasks of a Gaussian family.
 
@@ -88,9 +87,8 @@ def error_moment(M, family: GaussianRegression) -> np.ndarray:
     family : :class:`~linmeta.tasks.GaussianRegression`; its (out·d)-covariance of the row-major
         ``vec W*`` contributes the sum of its diagonal (d x d) blocks.
     """
-    if not isinstance(family, GaussianRegression):
-        raise ValueError(f"family must be a GaussianRegression, got {type(family).__name__}")
-    M = np.asarray(M, dtype=float)
+    _validate.instance("family", family, GaussianRegression, "a linmeta.GaussianRegression")
+    M = _validate.real_array("M", M)
     if M.shape != (family.out, family.d):
         raise ValueError(f"M must have shape (out, d) = ({family.out}, {family.d}), got {M.shape}")
     d, E = family.d, M - family.mean
@@ -98,6 +96,7 @@ def error_moment(M, family: GaussianRegression) -> np.ndarray:
     return E.T @ E + blocks
 
 
+@_validate.finite_result
 def one_step_curvature(input_cov, R, K: int | None, noise_std: float = 0.0, out: int = 1) -> np.ndarray:
     """``H = E[Σ̂ R Σ̂] + out σ² Σ / K`` (d x d); ``Σ R Σ`` for the population inner loss (``K=None``).
 
@@ -113,6 +112,7 @@ def one_step_curvature(input_cov, R, K: int | None, noise_std: float = 0.0, out:
     return SRS + (SRS + np.trace(R @ S) * S) / K + out * s2 * S / K
 
 
+@_validate.finite_result
 def one_step_loss(P, input_cov, R, K: int | None, noise_std: float = 0.0, out: int = 1) -> float:
     """Exact expected population loss after one step ``M⁺ = M − G P`` (see the module docstring).
 
@@ -125,36 +125,50 @@ def one_step_loss(P, input_cov, R, K: int | None, noise_std: float = 0.0, out: i
     noise_std, out : label noise σ and output dimension.
     """
     S, R = _check_moments(input_cov, R)
-    P = np.asarray(P, dtype=float)
+    P = _validate.real_array("P", P)
     if P.shape != S.shape:
         raise ValueError(f"P must be a (d, d) = {S.shape} matrix, got shape {P.shape}")
-    _validate.finite_array("P", P)
     H = one_step_curvature(S, R, K, noise_std, out)
     value = np.trace(S @ R) - 2.0 * np.trace(P @ S @ R @ S) + np.trace(P @ S @ P.T @ H)
     return float(0.5 * value + 0.5 * out * float(noise_std) ** 2)
 
 
+def _solve(name, H, rhs):
+    try:
+        return np.linalg.solve(H, rhs)
+    except np.linalg.LinAlgError:
+        raise ValueError(f"{name}: the one-step curvature H is singular (e.g. R = 0 or a singular input_cov with the "
+                         "population inner loss), so the optimal preconditioner is not unique") from None
+
+
+@_validate.finite_result
 def optimal_preconditioner(input_cov, R, K: int | None, noise_std: float = 0.0, out: int = 1) -> np.ndarray:
     """The unconstrained minimiser ``P* = H⁻¹ Σ R`` of :func:`one_step_loss` (d x d)."""
     S, R = _check_moments(input_cov, R)
     H = one_step_curvature(S, R, K, noise_std, out)
-    return np.linalg.solve(H, S @ R)
+    return _solve("optimal_preconditioner", H, S @ R)
 
 
+@_validate.finite_result
 def optimal_diagonal_preconditioner(input_cov, R, K: int | None, noise_std: float = 0.0, out: int = 1) -> np.ndarray:
     """The best diagonal ``P = diag(p)``: ``p* = (Σ ∘ H)⁻¹ diag(Σ R Σ)``, returned as a (d,) vector."""
     S, R = _check_moments(input_cov, R)
     H = one_step_curvature(S, R, K, noise_std, out)
-    return np.linalg.solve(S * H, np.diag(S @ R @ S))
+    return _solve("optimal_diagonal_preconditioner", S * H, np.diag(S @ R @ S))
 
 
+@_validate.finite_result
 def optimal_scalar_step(input_cov, R, K: int | None, noise_std: float = 0.0, out: int = 1) -> float:
     """The best ``P = a I``: ``a* = tr(Σ R Σ) / tr(Σ H)``."""
     S, R = _check_moments(input_cov, R)
     H = one_step_curvature(S, R, K, noise_std, out)
-    return float(np.trace(S @ R @ S) / np.trace(S @ H))
+    den = np.trace(S @ H)
+    if den <= 0:
+        raise ValueError("optimal_scalar_step: tr(Σ H) = 0 (R = 0 or input_cov = 0), so every step is optimal")
+    return float(np.trace(S @ R @ S) / den)
 
 
+@_validate.finite_result
 def preconditioner_floors(family: GaussianRegression, K: int | None, alpha: float) -> dict:
     """Optimal one-step preconditioners of a Gaussian family and the losses they reach.
 
@@ -165,6 +179,8 @@ def preconditioner_floors(family: GaussianRegression, K: int | None, alpha: floa
     (best ``diag p``, Meta-SGD) and ``full`` (best ``P``, KFO / Meta-Curvature), as
     ``{"P_<class>": array, "loss_<class>": float}``.
     """
+    _validate.instance("family", family, GaussianRegression, "a linmeta.GaussianRegression")
+    _check_K(K)
     alpha = _validate.finite_float("alpha", alpha)
     S = family.input_cov
     R = error_moment(family.mean, family)
@@ -187,6 +203,7 @@ def preconditioner_floors(family: GaussianRegression, K: int | None, alpha: floa
 # ----------------------------------------------------------------------------------------------
 
 
+@_validate.finite_result
 def step_polynomial(params, G, layers=None) -> list:
     """Coefficients ``[C_0, ..., C_n]`` of ``M⁺(α) = Σ_k α^k C_k = Π_l (W_l − α g_l)``.
 
@@ -204,13 +221,13 @@ def step_polynomial(params, G, layers=None) -> list:
     -------
     list of ``n + 1`` arrays (..., out, d), ``n`` the number of adapted layers.
     """
-    params = validate_params(tuple(np.asarray(W, dtype=float) for W in params))
-    G = np.asarray(G, dtype=float)
+    params = real_params(params)
+    G = _validate.real_array("G", G, min_ndim=2)
     L = len(params)
     if G.shape[-2:] != (params[-1].shape[-2], params[0].shape[-1]):
         raise ValueError(f"G must have trailing shape (out, d) = {(params[-1].shape[-2], params[0].shape[-1])}, "
                          f"got {G.shape}")
-    layers = sorted(set(range(L) if layers is None else (int(l) % L for l in layers)))
+    layers = _layer_indices(layers, L)
     P, S = prefix_products(params), suffix_products(params)
     g = {l: mm_eye(mm_eye(tmm_eye(S[l]), G), tmm_eye(P[l])) for l in layers}
     coeffs = []
@@ -224,6 +241,20 @@ def step_polynomial(params, G, layers=None) -> list:
             total = total + prod
         coeffs.append((-1.0) ** k * total)
     return coeffs
+
+
+def _layer_indices(layers, L) -> list:
+    """0-based adapted layers (default all; negative indices count from the top), each once, never rounded."""
+    if layers is None:
+        return list(range(L))
+    idx = _validate.sequence_of_ints("layers", layers, what="0-based layer indices")
+    for i in idx:
+        if not -L <= i < L:
+            raise ValueError(f"layers contains index {i}, but the model has {L} layers (0..{L - 1})")
+    out = sorted({i % L for i in idx})
+    if len(out) != len(idx):
+        raise ValueError(f"layers {tuple(idx)} name the same layer twice")
+    return out
 
 
 def residual_ratio_interval(coeffs, alpha: float, rounding: float = 0.0) -> tuple:
@@ -248,7 +279,10 @@ def residual_ratio_interval(coeffs, alpha: float, rounding: float = 0.0) -> tupl
     """
     alpha = _validate.finite_float("alpha", alpha, positive=True)
     rounding = _validate.finite_float("rounding", rounding, non_negative=True)
-    norms = [float(np.linalg.norm(C)) for C in coeffs]
+    if isinstance(coeffs, (str, bytes, np.ndarray)) or not isinstance(coeffs, (tuple, list)):
+        raise _validate.ArgumentTypeError(f"coeffs must be a list of arrays (from step_polynomial), got "
+                                          f"{type(coeffs).__name__}")
+    norms = [float(np.linalg.norm(_validate.real_array(f"coeffs[{k}]", C))) for k, C in enumerate(coeffs)]
     if len(norms) < 3 or norms[2] == 0.0:
         raise ValueError("coeffs must have a non-zero second-order coefficient (at least two adapted layers)")
     c2 = norms[2]
@@ -265,9 +299,12 @@ def residual_ratio_interval(coeffs, alpha: float, rounding: float = 0.0) -> tupl
 # ----------------------------------------------------------------------------------------------
 
 
+@_validate.finite_result
 def expected_softplus(s, nodes: int = 160) -> np.ndarray:
     """``S(s) = E softplus(s u)``, ``u ~ N(0, 1)``, by Gauss–Hermite quadrature (any shape of ``s``)."""
+    s = _validate.real_array("s", s)
+    nodes = _validate.positive_int("nodes", nodes, high=300)  # numpy's Gauss–Hermite nodes overflow beyond ~350
     x, w = np.polynomial.hermite_e.hermegauss(nodes)
-    z = np.asarray(s, dtype=float)[..., None] * x
+    z = s[..., None] * x
     sp = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
     return sp @ w / np.sqrt(2.0 * np.pi)

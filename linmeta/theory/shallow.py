@@ -30,7 +30,11 @@ from scipy.optimize import minimize_scalar
 
 from .. import _validate
 from ..tasks import TaskBatch, mixture_components
-from .gaussian_moments import gd_noise_polynomial, gd_polynomial, poly_sandwich
+from .gaussian_moments import MAX_FACTORS, gd_noise_polynomial, gd_polynomial, poly_sandwich
+
+#: most inner steps on one K-shot support set with an exact expectation: the curvature needs chain moments
+#: of 2·steps sample covariances, at most :data:`~linmeta.theory.gaussian_moments.MAX_FACTORS`
+MAX_SUPPORT_STEPS = MAX_FACTORS // 2
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,32 @@ class ShallowQuadratic:
 
 
 def _check_inner(K, alpha, steps):
-    if K is not None:
-        _validate.positive_int("K", K)
-    _validate.finite_float("alpha", alpha)
-    _validate.positive_int("steps", steps, allow_zero=True)
+    """``(K, alpha, steps)`` checked, with the domain of the exact expectation (steps <= 4 for finite K)."""
+    K = _validate.optional_int("K", K, none="the population inner loss")
+    alpha = _validate.finite_float("alpha", alpha)
+    steps = _validate.positive_int("steps", steps, allow_zero=True)
+    if K is not None and steps > MAX_SUPPORT_STEPS:
+        raise ValueError(
+            f"steps={steps} with a K={K}-shot support set is beyond the exact closed form: its curvature needs "
+            f"Gaussian chain moments of 2*steps = {2 * steps} sample covariances, at most {MAX_FACTORS} "
+            f"(steps <= {MAX_SUPPORT_STEPS}). Use K=None (population inner loss), or estimate it by Monte Carlo "
+            "(linmeta.sim.montecarlo.expected_meta_loss_mc)")
+    return K, alpha, steps
 
 
+def _family(family):
+    """The mixture components of a regression family (raises naming ``family`` otherwise)."""
+    return mixture_components(family)
+
+
+def _init(M, out, d):
+    """The initialisation ``M`` (out, d) as a finite float array."""
+    M = _validate.real_array("M", M)
+    _validate.shape("M", M, (out, d), describe=f"(out, d) = ({out}, {d})")
+    return M
+
+
+@_validate.finite_result
 def shallow_quadratic(input_cov, noise_std, out: int, K: int | None, alpha: float, steps: int) -> ShallowQuadratic:
     """Exact expected-loss coefficients for tasks with input covariance Σ and noise σ.
 
@@ -67,9 +91,18 @@ def shallow_quadratic(input_cov, noise_std, out: int, K: int | None, alpha: floa
     K : support shots, or ``None`` for the population inner loss.
     alpha, steps : inner step size and number of steps.
     """
-    _check_inner(K, alpha, steps)
-    S = np.asarray(input_cov, dtype=float)
-    sigma2 = np.asarray(noise_std, dtype=float) ** 2
+    K, alpha, steps = _check_inner(K, alpha, steps)
+    S = _validate.psd_matrix("input_cov", input_cov)
+    out = _validate.positive_int("out", out)
+    noise = _validate.real_array("noise_std", noise_std)
+    if np.any(noise < 0):
+        raise ValueError("noise_std must be non-negative")
+    try:
+        np.broadcast_shapes(noise.shape, S.shape[:-2])
+    except ValueError:
+        raise ValueError(f"noise_std must be a float or an array broadcastable to input_cov's leading shape "
+                         f"{S.shape[:-2]}, got shape {noise.shape}") from None
+    sigma2 = noise**2
     if K is None:
         d = S.shape[-1]
         P = np.eye(d) - alpha * S
@@ -95,6 +128,7 @@ def _batched_power(P, k):
     return out
 
 
+@_validate.finite_result
 def expected_task_loss(M, tasks: TaskBatch, K: int | None, alpha: float, steps: int = 1) -> np.ndarray:
     """Expected post-adaptation population loss of each task, exactly.
 
@@ -109,6 +143,15 @@ def expected_task_loss(M, tasks: TaskBatch, K: int | None, alpha: float, steps: 
     array (..., T): expectation over the support set (and the query set) of the
     post-adaptation loss, for each given task.
     """
+    K, alpha, steps = _check_inner(K, alpha, steps)
+    _validate.instance("tasks", tasks, TaskBatch, "a linmeta.TaskBatch (from family.sample_tasks(n, rng))")
+    M = _validate.real_array("M", M)
+    _validate.shape("M", M, (..., tasks.out, tasks.d), describe=f"(..., out, d) = (..., {tasks.out}, {tasks.d})")
+    try:
+        np.broadcast_shapes(M.shape, tasks.w_star.shape)
+    except ValueError:
+        raise ValueError(f"M of shape {M.shape} does not broadcast against the tasks' w_star {tasks.w_star.shape}; "
+                         "pass (out, d) or (*runs, 1, out, d)") from None
     # task families share Σ and σ across many tasks: compute each distinct (Σ, σ) once
     lead, d = tasks.input_cov.shape[:-2], tasks.d
     keys = np.concatenate([tasks.input_cov.reshape(-1, d * d), tasks.noise_std.reshape(-1, 1)], axis=1)
@@ -120,6 +163,7 @@ def expected_task_loss(M, tasks: TaskBatch, K: int | None, alpha: float, steps: 
     return 0.5 * np.einsum("...od,...de,...oe->...", E, A, E) + const
 
 
+@_validate.finite_result
 def expected_meta_loss(M, family, K: int | None, alpha: float, steps: int = 1) -> float:
     """Expected meta-loss of the shallow model at ``M`` over the task family and the K-shot support sets.
 
@@ -128,9 +172,11 @@ def expected_meta_loss(M, family, K: int | None, alpha: float, steps: int = 1) -
     M : array (out, d).
     family : :class:`GaussianRegression` or :class:`TaskMixture` of them.
     """
-    M = np.asarray(M, dtype=float)
+    K, alpha, steps = _check_inner(K, alpha, steps)
+    comps = _family(family)
+    M = _init(M, comps[0][1].out, comps[0][1].d)
     total = 0.0
-    for p, c in mixture_components(family):
+    for p, c in comps:
         q = shallow_quadratic(c.input_cov, c.noise_std, c.out, K, alpha, steps)
         E = M - c.mean
         spread = np.trace(np.kron(np.eye(c.out), q.A) @ c.cov)
@@ -138,10 +184,12 @@ def expected_meta_loss(M, family, K: int | None, alpha: float, steps: int = 1) -
     return float(total)
 
 
+@_validate.finite_result
 def maml_optimum(family, K: int | None, alpha: float, steps: int = 1) -> np.ndarray:
     """The shallow MAML optimum ``M* = [Σ p_c μ_c 𝔸_c][Σ p_c 𝔸_c]⁻¹`` (= E[W*] for a shared Σ)."""
+    K, alpha, steps = _check_inner(K, alpha, steps)
     num, den = 0.0, 0.0
-    for p, c in mixture_components(family):
+    for p, c in _family(family):
         A = shallow_quadratic(c.input_cov, c.noise_std, c.out, K, alpha, steps).A
         num = num + p * c.mean @ A
         den = den + p * A
@@ -153,19 +201,32 @@ def maml_optimum(family, K: int | None, alpha: float, steps: int = 1) -> np.ndar
         return num @ np.linalg.pinv(den, hermitian=True)
 
 
+@_validate.finite_result
 def shallow_floor(family, K: int | None, alpha: float, steps: int = 1) -> float:
     """The best expected post-adaptation loss a shallow model reaches with MAML at this fixed ``alpha``."""
+    _check_inner(K, alpha, steps)
     return expected_meta_loss(maml_optimum(family, K, alpha, steps), family, K, alpha, steps)
 
 
+@_validate.finite_result
 def optimal_alpha(family, K: int | None, steps: int, bracket=(0.0, None)) -> tuple:
     """The inner step that minimises :func:`shallow_floor`: ``(alpha*, floor(alpha*))``.
 
     The search runs on ``[0, 2/λ_max(Σ)]`` (components' largest input variance) by bounded
     scalar minimisation of the exact closed form.
     """
-    lam = max(np.linalg.eigvalsh(c.input_cov)[-1] for _, c in mixture_components(family))
-    hi = bracket[1] if bracket[1] is not None else 2.0 / lam
-    res = minimize_scalar(lambda a: shallow_floor(family, K, a, steps), bounds=(bracket[0], hi),
+    _check_inner(K, 0.0, steps)
+    comps = _family(family)
+    if isinstance(bracket, (str, bytes)) or not isinstance(bracket, (tuple, list)) or len(bracket) != 2:
+        raise _validate.ArgumentTypeError(f"bracket must be a pair (low, high) with high None for 2/lambda_max, "
+                                          f"got {bracket!r}")
+    lo = _validate.finite_float("bracket[0]", bracket[0])
+    lam = max(np.linalg.eigvalsh(c.input_cov)[-1] for _, c in comps)
+    if bracket[1] is None and lam <= 0:
+        raise ValueError("every input covariance is zero, so 2/lambda_max is infinite: pass bracket=(low, high)")
+    hi = _validate.finite_float("bracket[1]", bracket[1]) if bracket[1] is not None else 2.0 / lam
+    if not hi > lo:
+        raise ValueError(f"bracket must have low < high, got ({lo}, {hi})")
+    res = minimize_scalar(lambda a: shallow_floor(family, K, a, steps), bounds=(lo, hi),
                           method="bounded", options={"xatol": 1e-10 * hi})
     return float(res.x), float(res.fun)

@@ -33,12 +33,11 @@ def _sqrt_psd(S: np.ndarray) -> np.ndarray:
 
 
 def _pair(A, A2, input_cov, names=("A", "A2")):
-    A = np.asarray(A, dtype=float)
-    A2 = np.asarray(A2, dtype=float)
+    A = _validate.real_array(names[0], A)
+    A2 = _validate.real_array(names[1], A2)
     for name, X in zip(names, (A, A2)):
-        if X.ndim < 2:
+        if X.ndim < 2 or 0 in X.shape[-2:]:
             raise ValueError(f"{name} must be a matrix (..., n, d) mapping inputs to features, got shape {X.shape}")
-        _validate.finite_array(name, X)
     if A.shape[-1] != A2.shape[-1]:
         raise ValueError(
             f"{names[0]} and {names[1]} must act on the same input dimension d; got {A.shape[-1]} and {A2.shape[-1]}"
@@ -53,6 +52,7 @@ def _pair(A, A2, input_cov, names=("A", "A2")):
     return A, A2, S
 
 
+@_validate.finite_result
 def linear_cka(A, A2, input_cov=None) -> np.ndarray:
     """Population linear CKA between ``h = A x`` and ``h' = A2 x`` for ``x ~ N(0, input_cov)``.
 
@@ -67,6 +67,9 @@ def linear_cka(A, A2, input_cov=None) -> np.ndarray:
     array (...): ``‖AΣA2ᵀ‖²_F / (‖AΣAᵀ‖_F ‖A2ΣA2ᵀ‖_F)``.
     """
     A, A2, S = _pair(A, A2, input_cov)
+    # CKA is invariant to rescaling either map: normalise them so that A Σ Aᵀ neither overflows nor underflows
+    A, A2, S = (X / np.maximum(np.max(np.abs(X), axis=(-2, -1), keepdims=True), np.finfo(float).tiny)
+                for X in (A, A2, S))
     At, A2t = np.swapaxes(A, -1, -2), np.swapaxes(A2, -1, -2)
     cross = A @ S @ A2t
     K1 = A @ S @ At
@@ -87,16 +90,25 @@ def _row_basis(A: np.ndarray, rtol: float) -> np.ndarray:
     return U[:, :r]
 
 
+@_validate.finite_result
 def principal_cosines(Q1: np.ndarray, Q2: np.ndarray) -> np.ndarray:
     """Cosines of the principal angles between the column spaces of orthonormal ``Q1`` (d x r1) and ``Q2`` (d x r2).
 
     Returns the ``min(r1, r2)`` cosines in decreasing order, clipped to [0, 1].
     """
+    Q1, Q2 = _validate.matrix_pair(("Q1", "Q2"), Q1, Q2, shape="(d, r)", shared="rows d")
+    for name, Q in (("Q1", Q1), ("Q2", Q2)):
+        if Q.ndim != 2:
+            raise ValueError(f"{name} must be a (d, r) matrix, got shape {Q.shape}")
+        if not np.allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-8):
+            raise ValueError(f"{name} must have orthonormal columns (Q.T @ Q = I); orthonormalise it with "
+                             "numpy.linalg.qr")
     if Q1.shape[1] == 0 or Q2.shape[1] == 0:
         return np.zeros(0)
     return np.clip(np.linalg.svd(Q1.T @ Q2, compute_uv=False), 0.0, 1.0)
 
 
+@_validate.finite_result
 def canonical_correlations(A, A2, input_cov=None, rtol: float = 1e-10) -> np.ndarray:
     """Population canonical correlations of ``h = A x`` and ``h' = A2 x``, ``x ~ N(0, input_cov)``.
 
@@ -119,6 +131,7 @@ def canonical_correlations(A, A2, input_cov=None, rtol: float = 1e-10) -> np.nda
     return principal_cosines(_row_basis(A @ R, rtol), _row_basis(A2 @ R, rtol))
 
 
+@_validate.finite_result
 def mean_cca(A, A2, input_cov=None, rtol: float = 1e-10) -> np.ndarray:
     """Mean canonical correlation (the SVCCA-style summary) of ``A x`` and ``A2 x``, batched.
 
@@ -144,6 +157,7 @@ def mean_cca(A, A2, input_cov=None, rtol: float = 1e-10) -> np.ndarray:
     return out
 
 
+@_validate.finite_result
 def subspace_distance(B, B_star) -> np.ndarray:
     """Principal-angle distance ``‖(I − Q*Q*ᵀ) Q_B‖₂`` between column spaces (Collins et al. 2022).
 

@@ -33,6 +33,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .. import _validate
+
 MAX_GAUSSIAN_FACTORS = 10  # 9!! = 945 matchings of one kind; 12 would give 10,395 per word
 
 
@@ -65,7 +67,21 @@ X, XT, E, ET = Gauss("X"), Gauss("X", True), Gauss("E"), Gauss("E", True)
 
 def transpose_word(word: tuple) -> tuple:
     """The word of ``(F_1 ⋯ F_m)ᵀ = F_mᵀ ⋯ F_1ᵀ``."""
+    _check_word("word", word)
     return tuple(f.T for f in reversed(word))
+
+
+def _check_word(name, word, n_constants=None):
+    if not isinstance(word, (tuple, list)):
+        raise _validate.ArgumentTypeError(f"{name} must be a tuple of Const and Gauss factors, got {type(word).__name__}")
+    for j, f in enumerate(word):
+        if not isinstance(f, (Const, Gauss)):
+            raise _validate.ArgumentTypeError(f"{name}[{j}] must be a Const or a Gauss factor (a word holds Const "
+                                              f"and Gauss factors only), got {type(f).__name__}")
+        if isinstance(f, Const) and n_constants is not None:
+            index = _validate.integer(f"{name}[{j}].index", f.index)
+            if not 0 <= index < n_constants:
+                raise ValueError(f"{name}[{j}] refers to constants[{index}], but there are {n_constants} constants")
 
 
 def _matchings(items):
@@ -100,7 +116,7 @@ def plan(pattern: tuple) -> tuple:
         return ()  # odd moments of centred Gaussians vanish
     if len(gauss) > MAX_GAUSSIAN_FACTORS:
         raise ValueError(f"a word with {len(gauss)} Gaussian factors is too long for exact enumeration "
-                         f"(at most {MAX_GAUSSIAN_FACTORS}); use Monte Carlo (linmeta.montecarlo) instead")
+                         f"(at most {MAX_GAUSSIAN_FACTORS}); use Monte Carlo (linmeta.sim.montecarlo) instead")
 
     # bond b sits between factor b and factor b+1 (cyclically); factor i spans bonds i-1 (row) and i (col)
     def k_bond(i):  # the K-space bond of Gaussian factor i
@@ -196,6 +212,7 @@ class _Cycles:
         return hit
 
 
+@_validate.finite_result
 def expected_trace(terms, constants, Sigma, K: int, noise_var=0.0, noise_dim: int = 1):
     r"""``E[Σ_i coef_i tr(word_i)]`` over the Gaussian data, exactly.
 
@@ -213,9 +230,31 @@ def expected_trace(terms, constants, Sigma, K: int, noise_var=0.0, noise_dim: in
     -------
     array (...) broadcast over the leading axes of the inputs.
     """
-    cycles = _Cycles(constants, Sigma, noise_var, noise_dim)
+    K = _validate.positive_int("K", K)
+    noise_dim = _validate.positive_int("noise_dim", noise_dim)
+    Sigma = _validate.psd_matrix("Sigma", Sigma)
+    noise = _validate.real_array("noise_var", noise_var)
+    if np.any(noise < 0):
+        raise ValueError("noise_var must be non-negative (it is a variance)")
+    if not isinstance(constants, (tuple, list)):
+        raise _validate.ArgumentTypeError(f"constants must be a list of arrays, got {type(constants).__name__}")
+    constants = [_validate.real_array(f"constants[{i}]", c) for i, c in enumerate(constants)]
+    if isinstance(terms, (str, bytes)) or not hasattr(terms, "__iter__"):
+        raise _validate.ArgumentTypeError(f"terms must be an iterable of (coef, word) pairs, got {type(terms).__name__}")
+    checked = []
+    for j, term in enumerate(terms):
+        if not isinstance(term, (tuple, list)) or len(term) != 2:
+            raise _validate.ArgumentTypeError(f"terms[{j}] must be a pair (coef, word), got {term!r}")
+        coef = _validate.finite_float(f"terms[{j}] coef", term[0])
+        _check_word(f"terms[{j}] word", term[1], len(constants))
+        n_gauss = sum(isinstance(f, Gauss) for f in term[1])
+        if n_gauss > MAX_GAUSSIAN_FACTORS:
+            raise ValueError(f"terms[{j}] word has {n_gauss} Gaussian factors, too many for exact enumeration (at most "
+                             f"{MAX_GAUSSIAN_FACTORS}); use Monte Carlo (linmeta.sim.montecarlo) instead")
+        checked.append((coef, tuple(term[1])))
+    cycles = _Cycles(constants, Sigma, noise, noise_dim)
     total = 0.0
-    for coef, word in terms:
+    for coef, word in checked:
         if coef == 0:
             continue
         for count, k_power, cycs in plan(_pattern(tuple(word))):
