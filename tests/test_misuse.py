@@ -26,7 +26,6 @@ import pytest
 
 import linmeta as lm
 from linmeta import preconditioners as pc
-from linmeta import theory
 from linmeta._validate import ArgumentTypeError
 from linmeta.sim import evaluation, families, head_body, montecarlo, representations, stats, training
 from linmeta.theory import (anil, deep_one_step, depth, gaussian_moments, landscape, metaopt, precondition, shallow,

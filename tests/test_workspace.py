@@ -114,7 +114,7 @@ def _random_case(seed):
     widths = tuple(int(w) for w in rng.integers(1, 6, size=depth - 1))
     out = int(rng.integers(1, 3))
     runs = [None, 2][int(rng.integers(2))]
-    layers = ["all", "last", "first", (0, depth - 1)][int(rng.integers(4))]
+    layers = ["all", "last", "first", tuple(sorted({0, depth - 1}))][int(rng.integers(4))]  # no duplicates
     rule = lm.InnerLoop(int(rng.integers(1, 4)), float(rng.uniform(-0.2, 0.3)), layers,
                         first_order=bool(rng.integers(2)))
     precond = [pc.Identity(), pc.KFO(), pc.KFO(psd=False), pc.MetaSGD()][int(rng.integers(4))]
