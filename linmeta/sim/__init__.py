@@ -1,0 +1,1 @@
+"""Shared simulation: training, Monte Carlo, statistics."""
