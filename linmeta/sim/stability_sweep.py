@@ -20,9 +20,11 @@ symmetric outer map every such ratio ``‖Av‖/‖v‖`` is at most the spectra
 (a verdict "diverges" is never a false alarm beyond ``tol``) and ``ρ̂ → ρ`` from a generic start.
 The gradient weights a mode by its curvature, so it is not fooled by slowly decaying flat modes at
 the upper (``μ > 2/β``) boundary; the iterate is not fooled at the zero crossing, where the critical
-mode itself is flat.  Two top modes of nearly equal ``|1 − βμ|`` still mix for ~1/gap steps: that
+mode itself is flat (there the gradient is a cancellation of O(1) task terms down to round-off, so it
+is used only while its norm stays above ``GRAD_RESOLVED`` times its initial norm).  Two top modes of nearly equal ``|1 − βμ|`` still mix for ~1/gap steps: that
 limits the resolution, which the bracket half-width then has to cover.  A run counts as diverging
-when ``ρ̂ > 1 + tol``.  :func:`meta_train_outcome` cross-checks the verdict with ``linmeta.meta_train``
+when ``ρ̂ > 1 + tol`` (``TOL = 1e-11``: well above the round-off of a growth rate averaged over the tail,
+far below any bracket width).  :func:`meta_train_outcome` cross-checks the verdict with ``linmeta.meta_train``
 itself (non-zero optima, its own :class:`linmeta.DivergenceError`).
 
 *Boundary by bisection.*  :func:`locate_boundary` scans a geometric α grid (one engine run per grid
@@ -37,6 +39,9 @@ import numpy as np
 import linmeta as lm
 
 from .. import _validate
+
+TOL = 1e-11  # verdict threshold: a run diverges when its measured growth exceeds 1 + TOL
+GRAD_RESOLVED = 1e-4  # the gradient's growth is used only while its norm stays above this fraction of its start
 
 
 def _hessians(hessians):
@@ -132,6 +137,8 @@ def outer_growth(hessians, alphas, steps: int, beta: float, *, weights=None, out
 def _growth_loop(W, support, query, rule, beta, outer_steps, tail, seed, R, d):
     log_w, log_g, bad = np.zeros(R), np.zeros(R), np.zeros(R, dtype=bool)
     g = lm.meta_value_and_grad((W,), support, query, rule).params[0]
+    g_first = np.linalg.norm(g, axis=(-2, -1))
+    resolved = np.ones(R, dtype=bool)  # is the gradient far above its round-off level?
     for t in range(outer_steps):
         W = W - beta * g
         n = np.linalg.norm(W, axis=(-2, -1))
@@ -142,22 +149,24 @@ def _growth_loop(W, support, query, rule, beta, outer_steps, tail, seed, R, d):
         if t >= outer_steps - tail:
             # growth of the iterate u_t and of its gradient H u_t (unnormalised: u_{t+1} = n_t · W_{t+1})
             gn, gn_new = (np.linalg.norm(x, axis=(-2, -1)) for x in (g, g_new))
+            resolved &= (gn >= GRAD_RESOLVED * g_first) & (gn_new >= GRAD_RESOLVED * g_first)
             with np.errstate(divide="ignore"):
                 log_w += np.log(n)
                 log_g += np.log(n * gn_new / gn)
         g = g_new
-    rate = np.exp(np.maximum(log_w, np.nan_to_num(log_g, nan=-np.inf)) / tail)
+    log_g = np.where(resolved, np.nan_to_num(log_g, nan=-np.inf), -np.inf)
+    rate = np.exp(np.maximum(log_w, log_g) / tail)
     return np.where(bad, np.inf, rate)
 
 
-def diverges(rates, tol: float = 1e-9) -> np.ndarray:
+def diverges(rates, tol: float = TOL) -> np.ndarray:
     """The verdict on measured growth rates: ``ρ̂ > 1 + tol`` (boolean array)."""
     return np.asarray(rates) > 1.0 + tol
 
 
 def locate_boundary(hessians, steps: int, beta: float, alpha_lo: float, alpha_hi: float, *, weights=None,
                     points: int = 24, rounds: int = 3, outer_steps: int = 200, tail: int = 50, seed: int = 0,
-                    tol: float = 1e-9) -> dict:
+                    tol: float = None) -> dict:
     """Bracket the first α in ``[alpha_lo, alpha_hi]`` at which simulated meta-training diverges.
 
     A geometric grid of ``points`` step sizes is run at once (run axis); the first diverging grid
@@ -176,6 +185,7 @@ def locate_boundary(hessians, steps: int, beta: float, alpha_lo: float, alpha_hi
         raise ValueError(f"alpha_hi={alpha_hi} must exceed alpha_lo={alpha_lo}")
     points = _validate.positive_int("points", points)
     rounds = _validate.positive_int("rounds", rounds, allow_zero=True)
+    tol = TOL if tol is None else _validate.finite_float("tol", tol, non_negative=True)
     kw = dict(weights=weights, outer_steps=outer_steps, tail=tail, seed=seed)
     grid = np.geomspace(lo, hi, max(points, 2))
     rate = outer_growth(hessians, grid, steps, beta, **kw)
