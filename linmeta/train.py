@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _validate
 from . import preconditioners as _pc
+from . import reptile as _reptile
 from ._random import as_generator
 from .meta import check_inputs, pre_adaptation_loss, value_and_grad_unchecked
 from .models import validate_params
@@ -26,6 +27,7 @@ from .rule import InnerLoop
 from .stability import inner_step_bound
 
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
+OUTER_RULES = ("maml", "reptile")
 
 
 class DivergenceError(RuntimeError):
@@ -143,6 +145,7 @@ def meta_train(
     divergence_factor: float = 1e8,
     lr_schedule=None,
     callback=None,
+    outer: str = "maml",
 ) -> TrainResult:
     """Meta-train ``params`` on tasks from ``family``.
 
@@ -173,6 +176,9 @@ def meta_train(
     lr_schedule : optional ``f(step) -> factor`` multiplying ``lr`` at each outer step (SGD/Adam).
     callback : optional ``f(step, params, phi, history)`` called after every outer step (SGD/Adam),
         e.g. to checkpoint; ``history`` holds lists so far.
+    outer : ``"maml"`` (the meta-gradient of the post-adaptation loss, second order unless
+        ``rule.first_order``) or ``"reptile"`` (the direction ``mean_t (θ − θ_t^k)/(kα)`` of
+        :mod:`linmeta.reptile`; SGD/Adam only, no preconditioner parameters to learn).
     """
     params = validate_params(params)
     params = tuple(np.array(W, dtype=float) for W in params)
@@ -185,6 +191,15 @@ def meta_train(
             _validate.positive_int(name, val)
     if fixed_tasks is not None:
         fixed_tasks = _validate.positive_int("fixed_tasks", fixed_tasks)
+    _validate.one_of("outer", outer, OUTER_RULES)
+    if outer == "reptile" and optimizer == "lbfgs":
+        raise ValueError("outer='reptile' is not the gradient of an objective, so L-BFGS cannot use it: "
+                         "use optimizer='sgd' or 'adam'")
+    if outer == "reptile":
+        _reptile.check_rule(rule, len(params))
+    if outer == "reptile" and learn_phi and _reptile.uses_preconditioner_parameters(precond):
+        raise ValueError("outer='reptile' has no update for preconditioner parameters: pass learn_phi=False "
+                         "(the preconditioner is then used as given) or use outer='maml'")
     if optimizer == "lbfgs" and fixed_tasks is None:
         raise ValueError("optimizer='lbfgs' needs a fixed task set: pass fixed_tasks=N (L-BFGS cannot use fresh batches)")
     precond = _pc.get(precond)
@@ -259,7 +274,8 @@ def meta_train(
         with Progress(steps, f"meta-train ({optimizer})", enabled=progress) as bar:
             for step in range(1, steps + 1):
                 batch = next_batch()
-                mg = value_and_grad_unchecked(params, batch.support, batch.query, rule, precond, phi)
+                direction = _reptile.direction_unchecked if outer == "reptile" else value_and_grad_unchecked
+                mg = direction(params, batch.support, batch.query, rule, precond, phi)
                 guard(step, mg.value, params, phi)
                 history["step"].append(step)
                 history["train_loss"].append(np.asarray(mg.value))
