@@ -1,7 +1,7 @@
 r"""FO-MAML's fixed-point bias on quadratic tasks (Fallah, Mokhtari & Ozdaglar 2020).
 
 Setting (``derivations/fo_bias.py``).  Task type ``c`` (probability ``p_c``): inputs ``x ~ N(0, Σ_c)``
-and optima ``w* `` with mean ``μ_c``; ``k`` inner steps of size α on the task loss (population
+and optima ``w*`` with mean ``μ_c``; ``k`` inner steps of size α on the task loss (population
 gradients, or an ``m``-sample support set reused for every step).  With ``A_c`` the post-adaptation
 curvature and ``B_c = E[(I − αΣ̂)^k]`` the mean error map (:func:`linmeta.theory.landscape.curvature`),
 
