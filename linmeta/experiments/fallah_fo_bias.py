@@ -22,7 +22,7 @@ import numpy as np
 
 import linmeta as lm
 from linmeta.experiments import plotting
-from linmeta.experiments.base import Check, Experiment, Param, above, close_se, finding, small
+from linmeta.experiments.base import Experiment, Param, above, close_se, finding, small
 from linmeta.sim import fo_bias as SF
 from linmeta.theory import fo_bias as FB
 

@@ -10,14 +10,6 @@ TINY = {"h_list": (0.0, 0.5), "D_list": (0.0, 2.0), "alpha_list": (0.1, 0.3), "r
         "fb_iters": 600}
 
 
-def _flat(tree, prefix=""):
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            yield from _flat(v, prefix + k + "/")
-        else:
-            yield prefix + k, np.asarray(v)
-
-
 def test_settings_are_deduplicated_and_families_consistent():
     cfg = ex.EXPERIMENT.config("quick", TINY)
     specs, sweeps = ex._specs(cfg)
@@ -37,6 +29,8 @@ def test_experiment_runs_plots_and_every_check_passes(tmp_path):
     assert not failed, failed
     exact = [c for c in checks if c.name.startswith("exact")]
     assert len(exact) == 2 * len(ex.EXACT_CASES) and all(c.passed for c in exact)
-    res2, _, _ = runner.run("fallah_fo_bias", overrides=TINY, directory=tmp_path / "again")
-    a, b = dict(_flat(res)), dict(_flat(res2))
-    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    # deterministic: a piece recomputed from scratch is bit-identical to the one in the result
+    specs, sweeps = ex._specs(cfg)
+    i = sweeps["aniso"][0]
+    a = ex._sgd_piece({"cfg": cfg, "spec": specs[i], "index": i})
+    assert np.array_equal(a["maml"], res["aniso"]["maml"][0]) and np.array_equal(a["fo"], res["aniso"]["fo"][0])

@@ -11,14 +11,6 @@ TINY = {"d": 6, "d_list": (6,), "width": 3, "steps": 400, "runs": 2, "runs_linea
         "eval_tasks": 300, "checkpoints": 5}
 
 
-def _flat(tree, prefix=""):
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            yield from _flat(v, prefix + k + "/")
-        else:
-            yield prefix + k, np.asarray(v)
-
-
 def test_direction_and_family():
     cfg = ex.EXPERIMENT.config("quick")
     u = ex.direction(cfg, 5)
@@ -36,6 +28,6 @@ def test_experiment_runs_plots_and_every_check_passes(tmp_path):
     assert checks and all(isinstance(c, Check) for c in checks)
     failed = [c.name for c in checks if c.kind == "check" and not c.passed]
     assert not failed, failed
-    res2, _, _ = runner.run("saunshi_separation", overrides=TINY, directory=tmp_path / "again")
-    a, b = dict(_flat(res)), dict(_flat(res2))
-    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    # deterministic: a training recomputed from scratch is bit-identical to the one in the result
+    a = ex._train_piece({"cfg": cfg, "d": cfg["d"], "model": "linear"})
+    assert np.array_equal(a["0"][:, 0, :], res["linear_w0"])
