@@ -42,16 +42,16 @@ PARAMS = {
     "alpha_linear": Param(float, 0.3, 0.3, low=1e-3, high=2.0, help="MAML inner step (linear model)"),
     "reptile_steps": Param(int, 2, 2, low=2, high=10, help="Reptile inner steps (k = 1 would be joint training)"),
     "reptile_alpha": Param(float, 0.25, 0.25, low=1e-3, high=2.0, help="Reptile inner step"),
-    "steps": Param(int, 600, 2000, low=10, help="meta-training steps at lr, then steps/2 at lr/10"),
+    "steps": Param(int, 600, 1200, low=10, help="meta-training steps at lr, then steps/2 at lr/10"),
     "lr": Param(float, 0.5, 0.5, low=1e-5, high=2.0, help="SGD learning rate (plain SGD: Adam's normalised steps "
                                                           "random-walk the flat off-u directions of W₁)"),
     "tasks_per_step": Param(int, 8, 16, low=1, help="tasks per meta-batch"),
     "runs": Param(int, 4, 8, low=2, high=64, help="independent meta-trainings of each net (run axis)"),
     "runs_linear": Param(int, 16, 16, low=2, high=256, help="independent meta-trainings of the linear model"),
     "init_scale": Param(float, 0.1, 0.1, low=1e-4, high=10.0, help="scale of the random initial layers"),
-    "n_list": Param("ints", (1, 2, 4, 8, 32), (1, 2, 3, 4, 6, 8, 12, 16, 24, 48, 64, 96), low=1,
+    "n_list": Param("ints", (1, 2, 4, 8, 32), (1, 2, 4, 6, 8, 12, 16, 24, 48, 96), low=1,
                     help="new-task sample sizes n"),
-    "eval_tasks": Param(int, 1000, 3000, low=10, help="Monte Carlo new tasks per n"),
+    "eval_tasks": Param(int, 1000, 3000, low=10, help="Monte Carlo new tasks per n (×⌈8/n⌉ below n = 8)"),
     "eps": Param(float, 0.25, 0.25, low=1e-3, high=0.99, help="relative error ε of the sample-complexity panel"),
     "checkpoints": Param(int, 15, 30, low=2, help="alignment checkpoints along meta-training"),
 }
@@ -138,13 +138,15 @@ def _eval_piece(item):
     w0 = lin[0][:, 0, :]  # (R, d)
     w2 = np.sum(w0**2, axis=-1)
     rng = lm.as_generator(np.random.SeedSequence([cfg["seed"], 1607, n]))
+    # small supports give heavy-tailed errors (polynomials in χ²_n variables): more tasks there
+    tasks = cfg["eval_tasks"] * max(1, -(-8 // n))
     out = {}
     # convex, least squares to convergence from each run's w0
-    ls = np.stack([SEP.least_squares_errors(w, fam, n, tasks=cfg["eval_tasks"], rng=rng) for w in w0])
+    ls = np.stack([SEP.least_squares_errors(w, fam, n, tasks=tasks, rng=rng) for w in w0])
     out["convex_ls"] = {"mc": ls, "theory": np.array([T.convex_gd_error(n, d, c, sig, x) for x in w2])}
     # convex, best single step from w0
     a_star = np.array([T.convex_best_step(n, d, c, sig, x) for x in w2])
-    st = np.stack([SEP.adapted_errors((lin[0][r],), fam, n, lm.InnerLoop(1, float(a_star[r])), tasks=cfg["eval_tasks"],
+    st = np.stack([SEP.adapted_errors((lin[0][r],), fam, n, lm.InnerLoop(1, float(a_star[r])), tasks=tasks,
                                       rng=rng) for r in range(w0.shape[0])])
     out["convex_step"] = {"mc": st, "theory": np.array([T.convex_one_step_error(n, d, c, sig, a, x)
                                                         for a, x in zip(a_star, w2)])}
@@ -154,12 +156,13 @@ def _eval_piece(item):
         t_star = T.best_head_step(G, u, n, c, sig)  # (R,)
         head = _head_only(p)
         mc = np.stack([SEP.adapted_errors(tuple(W[r] for W in head), fam, n,
-                                          lm.InnerLoop(1, float(t_star[r]), layers="last"), tasks=cfg["eval_tasks"],
+                                          lm.InnerLoop(1, float(t_star[r]), layers="last"), tasks=tasks,
                                           rng=rng) for r in range(G.shape[0])])
         out[f"{model}_head"] = {"mc": mc, "theory": T.best_head_error(G, u, n, c, sig), "step": t_star}
     p = _params(item["maml_net"])
     rule = lm.InnerLoop(1, cfg["alpha"])
-    out["maml_net_own"] = {"mc": SEP.adapted_errors(p, fam, n, rule, tasks=cfg["eval_tasks"], rng=rng),
+    # its error is a degree-8 polynomial in the data (kurtosis ~ 200 at n = 2): ten times the tasks
+    out["maml_net_own"] = {"mc": SEP.adapted_errors(p, fam, n, rule, tasks=10 * tasks, rng=rng),
                            "theory": DOS.expected_meta_loss(p, fam.both_tasks(), n, rule) - 0.5 * sig**2}
     # per run: the mean over tasks and its SE (the samples themselves are not kept)
     for v in out.values():
@@ -313,8 +316,10 @@ def checks(res, cfg):
     out = []
     d = cfg["d"]
     near = np.abs(res["n"] - d) <= 3  # least squares with noise: heavy tails near n = d
-    # at n = 1 the one-step errors are quartic in a χ²₁ variable: their variance is an 8th moment and the
-    # sample SE of a few thousand tasks is unreliable there, so the comparison starts at n = 2
+    # the errors are polynomials in Gaussian data (degree 4 for one linear step, 8 for the two-layer net's own
+    # step, whose second-order term is quadratic in the gradient): at small n their kurtosis is in the hundreds
+    # (≈ 200 for the own step at n = 2, measured) and the sample SE of a few thousand tasks is not reliable, so
+    # the comparison starts at n = 2, and at n = 4 for the own step
     tiny = res["n"] < 2
     for key in LABELS:
         r = res[key]
@@ -322,6 +327,8 @@ def checks(res, cfg):
         diff = (r["mc_mean"] - r["theory"]).mean(1)
         se = np.sqrt(np.sum(r["mc_se"] ** 2, axis=1)) / r["mc_se"].shape[1]
         ok = np.isfinite(diff) & ~tiny & ~(near if key == "convex_ls" and cfg["noise"] > 0 else np.zeros_like(near))
+        if key == "maml_net_own":
+            ok &= res["n"] >= 4
         if not np.any(ok):
             continue
         z = np.abs(diff[ok]) / se[ok]
@@ -356,12 +363,14 @@ def checks(res, cfg):
                            min(conv, best_conv), "net < half the best convex"))
     sc, ds = res["sample_complexity"], res["d_list"]
     if ds.size >= 2:
-        ratio_d = ds[-1] / ds[0]
-        for key in ("convex_ls", "convex_step"):
-            r = sc[key][-1] / sc[key][0]
-            out.append(finding(f"Saunshi et al.: the convex ε-sample complexity (ε = {cfg['eps']:g}, {LABELS[key]}) grows "
-                               f"like d: {sc[key][0]:.0f} → {sc[key][-1]:.0f} samples for d = {ds[0]} → {ds[-1]}",
-                               r >= 0.7 * ratio_d, r, ratio_d, ">= 0.7 × the ratio of d"))
+        eps = cfg["eps"]
+        for key, coef in (("convex_ls", 1 - eps), ("convex_step", (1 - eps) / eps)):
+            per_d = sc[key] / ds
+            slope = float(np.polyfit(ds, sc[key], 1)[0])
+            out.append(finding(f"Saunshi et al.: the convex ε-sample complexity (ε = {eps:g}, {LABELS[key]}) is Ω(d): "
+                               f"{', '.join(f'{x:.0f}' for x in sc[key])} samples for d = {', '.join(map(str, ds))} "
+                               f"(n_ε/d ≥ {per_d.min():.2f}, slope {slope:.2f}; noiseless n_ε/d → {coef:.2f})",
+                               bool(per_d.min() >= 0.7 * coef), per_d.min(), coef, ">= 0.7 × the noiseless n_ε/d, every d"))
         for model in MODELS:
             r = sc[f"{model}_head"]
             out.append(finding(f"Saunshi et al.: the {model.replace('_', ' ')}'s ε-sample complexity is O(1): "

@@ -64,6 +64,14 @@ def _errors(M, w):
     return 0.5 * np.sum((M - w) ** 2, axis=(-2, -1))
 
 
+CHUNK = 2048  # tasks per batch of the Monte Carlo estimators (bounds the memory of the d × d support moments)
+
+
+def _chunks(tasks):
+    tasks = _validate.positive_int("tasks", tasks)
+    return [min(CHUNK, tasks - i) for i in range(0, tasks, CHUNK)]
+
+
 def adapted_errors(params, family: LineTasks, n: int, rule: lm.InnerLoop, *, tasks: int, rng) -> np.ndarray:
     """New-task excess risk of ``params`` adapted by ``rule`` on ``n`` support samples (engine), per run and task.
 
@@ -72,27 +80,33 @@ def adapted_errors(params, family: LineTasks, n: int, rule: lm.InnerLoop, *, tas
     array (*runs, tasks).
     """
     rng = lm.as_generator(rng)
-    tb = family.sample_tasks(tasks, rng)
-    support = tb.moments(_validate.positive_int("n", n), rng)
-    M = lm.adapted_map(params, support, rule)
-    return _errors(M, tb.w_star)
+    n = _validate.positive_int("n", n)
+    out = []
+    for size in _chunks(tasks):
+        tb = family.sample_tasks(size, rng)
+        M = lm.adapted_map(params, tb.moments(n, rng), rule)
+        out.append(_errors(M, tb.w_star))
+    return np.concatenate(out, axis=-1)
 
 
 def least_squares_errors(w0, family: LineTasks, n: int, *, tasks: int, rng) -> np.ndarray:
     """The convex learner run to convergence: from the initialisation ``w0`` (d,), the least-squares solution
     closest to ``w0`` on ``n`` samples (gradient descent's limit), ``ŵ = w0 + X⁺(y − X w0)``: errors (tasks,)."""
     rng = lm.as_generator(rng)
-    tb = family.sample_tasks(tasks, rng)
     n = _validate.positive_int("n", n)
-    X, Y = tb.sample_data(n, rng)  # (T, n, d), (T, n, 1)
     w0 = np.asarray(w0, dtype=float).reshape(1, 1, -1)
-    resid = Y - X @ np.swapaxes(w0, -1, -2)
-    Xt = np.swapaxes(X, -1, -2)
-    if n < family.d:  # minimum-norm correction Xᵀ(XXᵀ)⁻¹r (XXᵀ is invertible with probability 1)
-        step = Xt @ np.linalg.solve(X @ Xt, resid)
-    else:  # the unique least-squares solution (XᵀX)⁻¹Xᵀy
-        step = np.linalg.solve(Xt @ X, Xt @ resid)
-    return _errors(w0 + np.swapaxes(step, -1, -2), tb.w_star)
+    out = []
+    for size in _chunks(tasks):
+        tb = family.sample_tasks(size, rng)
+        X, Y = tb.sample_data(n, rng)  # (T, n, d), (T, n, 1)
+        resid = Y - X @ np.swapaxes(w0, -1, -2)
+        Xt = np.swapaxes(X, -1, -2)
+        if n < family.d:  # minimum-norm correction Xᵀ(XXᵀ)⁻¹r (XXᵀ is invertible with probability 1)
+            step = Xt @ np.linalg.solve(X @ Xt, resid)
+        else:  # the unique least-squares solution (XᵀX)⁻¹Xᵀy
+            step = np.linalg.solve(Xt @ X, Xt @ resid)
+        out.append(_errors(w0 + np.swapaxes(step, -1, -2), tb.w_star))
+    return np.concatenate(out, axis=-1)
 
 
 def alignment(W1, u) -> np.ndarray:
