@@ -1,4 +1,5 @@
 """The FO-MAML bias experiment (linmeta.experiments.fallah_fo_bias)."""
+import matplotlib.pyplot
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -22,7 +23,9 @@ def test_settings_are_deduplicated_and_families_consistent():
 def test_experiment_runs_plots_and_every_check_passes(tmp_path):
     res, cfg, _ = runner.run("fallah_fo_bias", overrides=TINY, directory=tmp_path)
     assert res["h"]["maml"].shape == (2, 6, 2) and res["aniso"]["fo"].shape == (1, 6, 2)
-    assert isinstance(ex.plot(res, cfg), Figure)
+    fig = ex.plot(res, cfg)
+    assert isinstance(fig, Figure)
+    matplotlib.pyplot.close(fig)
     checks = ex.checks(res, cfg)
     assert checks and all(isinstance(c, Check) for c in checks)
     failed = [c.name for c in checks if c.kind == "check" and not c.passed]

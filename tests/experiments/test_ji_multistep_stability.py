@@ -1,4 +1,5 @@
 """The multi-step MAML stability experiment (linmeta.experiments.ji_multistep_stability)."""
+import matplotlib.pyplot
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -29,7 +30,9 @@ def test_task_sets():
 def test_experiment_runs_plots_and_every_check_passes(tmp_path):
     res, cfg, _ = runner.run("ji_multistep_stability", overrides=TINY, directory=tmp_path)
     assert res["nonconvex"]["lo"].shape == (3,) and np.all(res["nonconvex"]["found"])
-    assert isinstance(ex.plot(res, cfg), Figure)
+    fig = ex.plot(res, cfg)
+    assert isinstance(fig, Figure)
+    matplotlib.pyplot.close(fig)
     checks = ex.checks(res, cfg)
     assert checks and all(isinstance(c, Check) for c in checks)
     failed = [c.name for c in checks if c.kind == "check" and not c.passed]

@@ -1,4 +1,5 @@
 """The convex / non-convex separation experiment (linmeta.experiments.saunshi_separation)."""
+import matplotlib.pyplot
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -23,7 +24,9 @@ def test_experiment_runs_plots_and_every_check_passes(tmp_path):
     res, cfg, _ = runner.run("saunshi_separation", overrides=TINY, directory=tmp_path)
     assert res["maml_net_head"]["mc_mean"].shape == (3, 2)
     assert res["maml_net"]["align"].shape[1] == 2
-    assert isinstance(ex.plot(res, cfg), Figure)
+    fig = ex.plot(res, cfg)
+    assert isinstance(fig, Figure)
+    matplotlib.pyplot.close(fig)
     checks = ex.checks(res, cfg)
     assert checks and all(isinstance(c, Check) for c in checks)
     failed = [c.name for c in checks if c.kind == "check" and not c.passed]
