@@ -286,6 +286,22 @@ def default_tol(d: int, dtype=None) -> float:
     return max(1e-10, 64.0 * max(int(d), 1) * eps)
 
 
+def symmetric_matrix(name: str, mat, *, tol: float | None = None):
+    """Check that ``mat`` (..., n, n) is real, finite and symmetric to round-off (``tol`` times its largest entry)."""
+    arr = to_numpy(mat) if is_torch(mat) else real_array(name, mat, finite=False)
+    if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
+        raise ValueError(f"{name} must be a square matrix (..., n, n), got shape {arr.shape}")
+    finite_array(name, arr)
+    if arr.size:
+        tol = default_tol(arr.shape[-1]) if tol is None else tol
+        scale = np.max(np.abs(arr), axis=(-2, -1))
+        asym = np.max(np.abs(arr - np.swapaxes(arr, -1, -2)), axis=(-2, -1))
+        if np.any(asym > tol * scale):
+            raise ValueError(f"{name} must be symmetric; max |C - C^T| = {float(np.max(asym)):.3g}. "
+                             "Pass (C + C.T) / 2 if this is round-off")
+    return mat
+
+
 def psd_matrix(name: str, cov, *, tol: float | None = None):
     """Check that ``cov`` (..., n, n) is real, finite, symmetric and positive semi-definite.
 

@@ -483,6 +483,63 @@ _CLAIMS = (
        "exact-moment heatmaps; cells where P > 1/2 by 4 binomial SE, and the corners of the (M, N) grid",
        ("gao_sener_tradeoff",)),
 
+    # --- Ji, Yang & Liang (2022): multi-step MAML stability ---------------------------------------------------------
+    _c("ji.stability-region", "ji2022",
+       "Outer gradient descent on the N-step MAML meta-objective of quadratic tasks converges iff the spectrum of "
+       "H_meta = sum_i p_i (I - alpha H_i)^N H_i (I - alpha H_i)^N lies in (0, 2/beta): an exact stability region in "
+       "(alpha, N).",
+       "quadratic tasks with given curvature spectra (convex, with negative curvature, non-commuting); the engine's "
+       "outer loop with alpha on the run axis, divergence boundaries bracketed by bisection",
+       ("ji_multistep_stability",), "identity"),
+    _c("ji.inner-step-shrinks-like-1-over-n", "ji2022",
+       "The inner step size must shrink like 1/N for N-step MAML to converge.",
+       "tasks with negative curvature: the simulated boundary alpha_c(N) on a log-log scale, and its constant "
+       "alpha N (lambda_+ - lambda_-) -> (1/2) ln R",
+       ("ji_multistep_stability",)),
+    _c("ji.convex-limit", "ji2022",
+       "A research-note prediction: alpha N lambda_max is about constant at the boundary also for convex tasks "
+       "(derived here: for convex tasks the boundary tends to 2/lambda_max instead, independently of N).",
+       "convex quadratic tasks; simulated boundaries over N",
+       ("ji_multistep_stability",), "prediction"),
+
+    # --- Fallah, Mokhtari & Ozdaglar (2020): FO-MAML's bias ---------------------------------------------------------
+    _c("fallah.fo-maml-bias", "fallah2020",
+       "FO-MAML cannot reach a stationary point of the MAML objective: its fixed point carries a bias, while MAML "
+       "(second order) reaches the stationary point.",
+       "Gaussian regression mixtures with spread Hessians and optima; closed-form fixed points (theory.fo_bias) and "
+       "SGD-trained MAML and FO-MAML late-iterate averages, family-wise t multiples of the SE",
+       ("fallah_fo_bias",)),
+    _c("fallah.bias-vanishes", "fallah2020",
+       "The FO-MAML bias vanishes exactly for a shared Hessian or for identical task optima.",
+       "closed forms and engine full-batch fixed points, to round-off",
+       ("fallah_fo_bias",), "identity"),
+    _c("fallah.bias-order-alpha", "fallah2020",
+       "The FO-MAML bias is of order alpha: bias/alpha tends to the first-order coefficient as alpha -> 0.",
+       "two isotropic task types; SGD bias at small alpha against the first-order closed form",
+       ("fallah_fo_bias",), "prediction"),
+
+    # --- Saunshi, Zhang, Khodak & Arora (2020): the convex/non-convex separation -----------------------------------
+    _c("saunshi.new-task-error-closed-forms", "saunshi2020",
+       "The new-task errors of the convex learners and of a two-layer linear net with a given first layer are closed "
+       "forms in the number of new-task samples n (theory.separation).",
+       "tasks whose regressors lie on one line +-c u with zero mean, d = 8..64; Monte Carlo over new tasks at the "
+       "learned parameters, 4 SE",
+       ("saunshi_separation",), "identity"),
+    _c("saunshi.convex-needs-d-samples", "saunshi2020",
+       "Any initialisation-based (convex) learner needs Omega(d) new-task samples: its error plateaus until n ~ d.",
+       "as saunshi.new-task-error-closed-forms; the epsilon-sample complexity of least squares and of the best convex "
+       "step across d",
+       ("saunshi_separation",)),
+    _c("saunshi.nonconvex-needs-o1-samples", "saunshi2020",
+       "A two-layer linear network meta-trained with Reptile or MAML needs O(1) new-task samples.",
+       "as saunshi.new-task-error-closed-forms; the nets' epsilon-sample complexity across d",
+       ("saunshi_separation",)),
+    _c("saunshi.learns-the-subspace", "saunshi2020",
+       "Meta-training the two-layer net learns the projection u u^T: the first layer's top singular vector aligns "
+       "with u (and MAML's learned step along u is the closed-form optimum).",
+       "as saunshi.new-task-error-closed-forms; alignment |<v_1(W_1), u>| and the learned step gamma*(K)",
+       ("saunshi_separation",)),
+
     # --- linmeta's own closed forms --------------------------------------------------------------------------------
     _c("linmeta.shallow-expected-loss", _LM,
        "The expected post-adaptation loss of shallow MAML over random K-shot support sets (k <= 4 steps on one support "

@@ -85,7 +85,8 @@ class QuadraticLoss:
 
     The arrays are checked on construction (real, finite, shapes consistent, ``A`` symmetric PSD to
     round-off).  The engine's entry points need the task axis ``T``; a single task without it, ``A``
-    (d, d), is accepted for direct use of :meth:`value` and :meth:`grad`.
+    (d, d), is accepted for direct use of :meth:`value` and :meth:`grad`.  Quadratic tasks with
+    negative curvature (a non-convex task, not a regression) are built with :meth:`indefinite`.
     """
 
     A: object
@@ -95,6 +96,19 @@ class QuadraticLoss:
     _tail_ndim = {"A": 2, "B": 2, "c": 0}
 
     def __post_init__(self):
+        self._check(psd=True)
+
+    @classmethod
+    def indefinite(cls, A, B, c) -> "QuadraticLoss":
+        """A quadratic task whose ``A`` is symmetric but may have negative eigenvalues (negative curvature).
+
+        The same checks as the constructor, except positive semi-definiteness.
+        """
+        obj = _trusted(cls, A=A, B=B, c=c)
+        obj._check(psd=False)
+        return obj
+
+    def _check(self, *, psd: bool):
         f = _arrays({"A": self.A, "B": self.B, "c": self.c})
         A, B, c = f["A"], f["B"], f["c"]
         if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
@@ -109,7 +123,10 @@ class QuadraticLoss:
             raise ValueError(f"c must have shape (*batch, T) = {lead} to match A {_shape(A)}, got {_shape(c)}")
         for name, x in f.items():
             _validate.finite_array(name, x)
-        _validate.psd_matrix("A", A)
+        if psd:
+            _validate.psd_matrix("A", A)
+        else:
+            _validate.symmetric_matrix("A", A)
         for name, x in f.items():
             object.__setattr__(self, name, x)
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import _validate
 from . import preconditioners as _pc
+from . import reptile as _reptile
 from ._backend import ArrayBackend, backend_of, namespace, to_numpy
 from ._errors import DivergenceError
 from ._random import as_generator
@@ -35,6 +36,7 @@ from .rule import InnerLoop
 from .stability import inner_step_bound
 
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
+OUTER_RULES = ("maml", "reptile")
 
 
 @dataclass
@@ -236,6 +238,7 @@ def meta_train(
     divergence_factor: float = 1e8,
     lr_schedule=None,
     callback=None,
+    outer: str = "maml",
 ) -> TrainResult:
     """Meta-train ``params`` on tasks from ``family``.
 
@@ -270,6 +273,9 @@ def meta_train(
     lr_schedule : optional ``f(step) -> factor`` multiplying ``lr`` at each outer step (SGD/Adam).
     callback : optional ``f(step, params, phi, history)`` called after every outer step (SGD/Adam),
         e.g. to checkpoint; ``history`` holds lists so far (on torch, of device scalars).
+    outer : ``"maml"`` (the meta-gradient of the post-adaptation loss, second order unless
+        ``rule.first_order``) or ``"reptile"`` (the direction ``mean_t (θ − θ_t^k)/(kα)`` of
+        :mod:`linmeta.reptile`; SGD/Adam only, no preconditioner parameters to learn).
 
     Returns
     -------
@@ -317,6 +323,15 @@ def meta_train(
     if optimizer == "lbfgs" and fixed_tasks is None and fixed_batch is None:
         raise ValueError("optimizer='lbfgs' needs a fixed task set: pass fixed_tasks=N or fixed_batch "
                          "(L-BFGS cannot use fresh batches)")
+    _validate.one_of("outer", outer, OUTER_RULES)
+    if outer == "reptile" and optimizer == "lbfgs":
+        raise ValueError("outer='reptile' is not the gradient of an objective, so L-BFGS cannot use it: "
+                         "use optimizer='sgd' or 'adam'")
+    if outer == "reptile":
+        _reptile.check_rule(rule, len(params))
+    if outer == "reptile" and learn_phi and _reptile.uses_preconditioner_parameters(precond):
+        raise ValueError("outer='reptile' has no update for preconditioner parameters: pass learn_phi=False "
+                         "(the preconditioner is then used as given) or use outer='maml'")
     seed = as_generator(seed, "seed")
     precond = _pc.get(precond)
     spec, params, phi = _as_training_arrays(params, phi)
@@ -387,7 +402,8 @@ def meta_train(
         with Progress(steps, f"meta-train ({optimizer})", enabled=progress) as bar:
             for step in range(1, steps + 1):
                 batch = next_batch()
-                mg = value_and_grad_unchecked(params, batch.support, batch.query, rule, precond, phi)
+                direction = _reptile.direction_unchecked if outer == "reptile" else value_and_grad_unchecked
+                mg = direction(params, batch.support, batch.query, rule, precond, phi)
                 history["step"].append(step)
                 history["train_loss"].append(mg.value)
                 if lr_schedule is not None:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from linmeta import twolayer as nl
-from linmeta.theory import landscape as L
+from linmeta.theory import landscape
 
 from .helpers import central_diff_grad, complex_step_grad, rel_err
 
@@ -177,7 +177,7 @@ def test_quadratic_gain_on_linearised_network_is_at_least_one():
     cur = [nl.linearised_curvatures(W, a, r, 0.3, 10, activation="tanh", samples=5000, rng=18) for r in (0.2, 1.0)]
     p = 6
     th = nl.flatten_params(W, a)
-    q = L.quadratic_gain([0.5, 0.5], [th, th + 0.1], [0.01 * np.eye(p)] * 2, [c.G for c in cur], [c.A for c in cur])
+    q = landscape.quadratic_gain([0.5, 0.5], [th, th + 0.1], [0.01 * np.eye(p)] * 2, [c.G for c in cur], [c.A for c in cur])
     assert q.gain >= 1.0 - 1e-12
 
 

@@ -14,13 +14,17 @@ One module per topic (``import linmeta.theory`` imports them all):
 * :mod:`~linmeta.theory.similarity`       population CKA / CCA and subspace distance;
 * :mod:`~linmeta.theory.landscape`        the easy/hard task landscape: MAML vs NAL optima, gain, bound;
 * :mod:`~linmeta.theory.negative_lr`      Bernacchia's test loss of MAML against its two learning rates;
-* :mod:`~linmeta.theory.tradeoff`         Gao & Sener's exact expected loss after a test-time step.
+* :mod:`~linmeta.theory.tradeoff`         Gao & Sener's exact expected loss after a test-time step;
+* :mod:`~linmeta.theory.multistep_stability`  the exact stability region of N-step MAML meta-training;
+* :mod:`~linmeta.theory.fo_bias`          FO-MAML's fixed-point bias and when it vanishes;
+* :mod:`~linmeta.theory.separation`       the convex/non-convex sample-complexity separation on line tasks.
 
 Every closed form has a sympy derivation in ``derivations/`` and a simulation check in an
 experiment; ``tests/test_architecture.py`` keeps this package free of the engine and of randomness.
 """
-from . import (anil, deep_one_step, depth, gaussian_moments, landscape, metaopt, negative_lr, precondition, shallow,
-               similarity, tradeoff, wick)
+from . import (anil, deep_one_step, depth, fo_bias, gaussian_moments, landscape, metaopt, multistep_stability,
+               negative_lr, precondition, separation, shallow, similarity, tradeoff, wick)
 
-__all__ = ["anil", "deep_one_step", "depth", "gaussian_moments", "landscape", "metaopt", "negative_lr", "precondition",
-           "shallow", "similarity", "tradeoff", "wick"]
+__all__ = ["anil", "deep_one_step", "depth", "fo_bias", "gaussian_moments", "landscape", "metaopt",
+           "multistep_stability", "negative_lr", "precondition", "separation", "shallow", "similarity", "tradeoff",
+           "wick"]

@@ -5,7 +5,7 @@ from matplotlib.figure import Figure
 from linmeta.experiments import collins_landscape2d as ex
 from linmeta.experiments import runner
 from linmeta.experiments.base import Check
-from linmeta.theory import landscape as L
+from linmeta.theory import landscape
 
 TINY = {"steps": (1,), "chunks": 6, "tasks": 100, "mc_tasks": 2000, "scatter": 50}
 
@@ -20,7 +20,7 @@ def test_family_geometry():
     assert np.array_equal(shared.components[0].input_cov, shared.components[1].input_cov)
     opt = ex._optima(cfg, fam)
     assert np.linalg.norm(opt["maml_k1"]) < np.linalg.norm(opt["nal"])  # MAML nearer the hard centre
-    assert L.gain(fam, cfg["K"], cfg["alpha"], 1) > 1.0
+    assert landscape.gain(fam, cfg["K"], cfg["alpha"], 1) > 1.0
 
 
 def test_experiment_runs_plots_and_checks(tmp_path):

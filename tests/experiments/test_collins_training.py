@@ -5,7 +5,7 @@ from matplotlib.figure import Figure
 from linmeta.experiments import collins_training as ex
 from linmeta.experiments import runner
 from linmeta.experiments.base import Check
-from linmeta.theory import landscape as L
+from linmeta.theory import landscape
 
 TINY = {"runs": 4, "tasks_per_step": 8, "steps": 10, "polish_steps": 10, "eval_tasks": 200, "cond_runs": 3,
         "cond_tasks": 4, "cond_steps": 60, "hess_chunks": 4, "hess_tasks": 50}
@@ -16,7 +16,7 @@ def test_predicted_mean_path_composes_the_schedule():
     lrs = np.r_[np.full(5, 1.0), np.full(5, 0.5)]
     pred = ex._predicted(H, np.array([1.0, 1.0]), np.zeros(2), lrs, np.array([5, 10]))
     assert np.allclose(pred[0], [0.5**5, 0.9**5]) and np.allclose(pred[1], [0.5**5 * 0.75**5, 0.9**5 * 0.95**5])
-    assert np.allclose(np.linalg.norm(pred[0]), L.mean_gd_path(H, np.ones(2), np.zeros(2), 1.0, 5)[-1])
+    assert np.allclose(np.linalg.norm(pred[0]), landscape.mean_gd_path(H, np.ones(2), np.zeros(2), 1.0, 5)[-1])
     assert ex._first_below(np.array([1.0, 0.5, 0.05]), 0.1, np.array([1, 2, 4])) == 4.0
     assert ex._first_below(np.array([1.0]), 0.1, np.array([1])) == float("inf")
 
@@ -25,7 +25,7 @@ def test_engine_hessian_is_exact_for_population_steps():
     cfg = ex.EXPERIMENT.config("quick")
     p = ex._hess_piece({"cfg": dict(cfg, hess_chunks=3, hess_tasks=20), "example": "ill", "index": 0})
     fam = ex._cond_family("ill")
-    assert np.max(np.abs(p["population"] - L.hessians(fam, None, 1.0, 1).maml)) < 1e-14
+    assert np.max(np.abs(p["population"] - landscape.hessians(fam, None, 1.0, 1).maml)) < 1e-14
 
 
 def test_experiment_runs_plots_and_checks(tmp_path):

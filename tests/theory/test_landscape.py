@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import linmeta as lm
 from ..helpers import rel_err, within_se
-from linmeta.theory import landscape as L
+from linmeta.theory import landscape
 from linmeta.theory import shallow
 
 
@@ -28,7 +28,7 @@ def _mixture(seed=0, d=3, noise=(0.3, 0.5)):
 
 def test_curvature_no_adaptation_is_sigma():
     S = _spd(np.random.default_rng(0), 3)
-    q = L.curvature(S, 5, 0.7, 0, noise_std=0.5)
+    q = landscape.curvature(S, 5, 0.7, 0, noise_std=0.5)
     assert np.array_equal(q.A, S) and float(q.noise) == 0.0 and np.allclose(q.B, np.eye(3))
 
 
@@ -37,13 +37,13 @@ def test_curvature_population_is_power_sandwich(steps):
     S = _spd(np.random.default_rng(1), 4)
     P = np.linalg.matrix_power(np.eye(4) - 0.8 * S, steps)
     for sampling in ("same", "fresh"):
-        q = L.curvature(S, None, 0.8, steps, noise_std=0.3, sampling=sampling)
+        q = landscape.curvature(S, None, 0.8, steps, noise_std=0.3, sampling=sampling)
         assert rel_err(q.A, P @ S @ P) < 1e-13 and float(q.noise) == 0.0 and rel_err(q.B, P) < 1e-13
 
 
 def test_one_step_same_equals_fresh():
     S = _spd(np.random.default_rng(2), 3)
-    a, b = (L.curvature(S, 7, 0.6, 1, noise_std=0.4, sampling=s) for s in ("same", "fresh"))
+    a, b = (landscape.curvature(S, 7, 0.6, 1, noise_std=0.4, sampling=s) for s in ("same", "fresh"))
     assert rel_err(a.A, b.A) < 1e-12 and abs(float(a.noise) - float(b.noise)) < 1e-12 * float(a.noise)
     assert rel_err(a.B, b.B) < 1e-12
 
@@ -70,7 +70,7 @@ def test_curvature_matches_simulation(steps, sampling):
     S = _spd(rng, 2)
     e = np.array([1.0, -0.5])
     x = _mc_excess(S, e, 0.7, steps, 4, 0.5, sampling, 200_000, rng)
-    q = L.curvature(S, 4, 0.7, steps, noise_std=0.5, sampling=sampling)
+    q = landscape.curvature(S, 4, 0.7, steps, noise_std=0.5, sampling=sampling)
     theory = 0.5 * e @ q.A @ e + float(q.noise)
     assert within_se(x.mean(), theory, x.std(ddof=1) / np.sqrt(x.size), 4.0), (x.mean(), theory)
 
@@ -79,9 +79,9 @@ def test_curvature_batched_over_types():
     rng = np.random.default_rng(4)
     S = np.stack([_spd(rng, 3), _spd(rng, 3)])
     for sampling in ("same", "fresh"):
-        q = L.curvature(S, 6, 0.5, 2, noise_std=0.2, sampling=sampling)
+        q = landscape.curvature(S, 6, 0.5, 2, noise_std=0.2, sampling=sampling)
         for i in range(2):
-            qi = L.curvature(S[i], 6, 0.5, 2, noise_std=0.2, sampling=sampling)
+            qi = landscape.curvature(S[i], 6, 0.5, 2, noise_std=0.2, sampling=sampling)
             assert rel_err(q.A[i], qi.A) < 1e-12 and abs(q.noise[i] - float(qi.noise)) < 1e-12
 
 
@@ -92,33 +92,33 @@ def test_curvature_batched_over_types():
 def test_expected_excess_risk_matches_shallow(steps, m):
     fam = _mixture()
     W = np.random.default_rng(5).standard_normal((1, 3))
-    got = L.expected_excess_risk(W, fam, m, 0.6, steps) + L.noise_floor(fam)
+    got = landscape.expected_excess_risk(W, fam, m, 0.6, steps) + landscape.noise_floor(fam)
     want = shallow.expected_meta_loss(W, fam, m, 0.6, steps)
     assert abs(got - want) < 1e-12 * abs(want)
-    assert rel_err(L.maml_optimum(fam, m, 0.6, steps), shallow.maml_optimum(fam, m, 0.6, steps)) < 1e-11
+    assert rel_err(landscape.maml_optimum(fam, m, 0.6, steps), shallow.maml_optimum(fam, m, 0.6, steps)) < 1e-11
 
 
 def test_excess_risk_vectorised_over_inits():
     fam = _mixture()
     W = np.random.default_rng(6).standard_normal((4, 5, 1, 3))
-    got = L.expected_excess_risk(W, fam, 5, 0.6, 2)
+    got = landscape.expected_excess_risk(W, fam, 5, 0.6, 2)
     assert got.shape == (4, 5)
-    assert abs(got[2, 3] - L.expected_excess_risk(W[2, 3], fam, 5, 0.6, 2)) < 1e-14 * got[2, 3]
+    assert abs(got[2, 3] - landscape.expected_excess_risk(W[2, 3], fam, 5, 0.6, 2)) < 1e-14 * got[2, 3]
 
 
 def test_optima_minimise_and_gain_at_least_one():
     fam = _mixture(7)
     for steps, m, sampling in ((1, None, "same"), (1, 4, "same"), (2, 6, "same"), (4, 6, "fresh")):
-        wm = L.maml_optimum(fam, m, 0.7, steps, sampling=sampling)
-        e0 = L.expected_excess_risk(wm, fam, m, 0.7, steps, sampling=sampling)
+        wm = landscape.maml_optimum(fam, m, 0.7, steps, sampling=sampling)
+        e0 = landscape.expected_excess_risk(wm, fam, m, 0.7, steps, sampling=sampling)
         rng = np.random.default_rng(steps)
         for _ in range(5):
             w = wm + 0.1 * rng.standard_normal(wm.shape)
-            assert L.expected_excess_risk(w, fam, m, 0.7, steps, sampling=sampling) > e0
-        wn = L.nal_optimum(fam)
-        assert L.expected_excess_risk(wn, fam, None, 0.7, 0) <= L.expected_excess_risk(wm, fam, None, 0.7, 0)
-        assert L.gain(fam, m, 0.7, steps, sampling=sampling) >= 1.0
-        assert L.gain(fam, m, 0.7, steps, sampling=sampling, include_floor=True) <= L.gain(fam, m, 0.7, steps, sampling=sampling)
+            assert landscape.expected_excess_risk(w, fam, m, 0.7, steps, sampling=sampling) > e0
+        wn = landscape.nal_optimum(fam)
+        assert landscape.expected_excess_risk(wn, fam, None, 0.7, 0) <= landscape.expected_excess_risk(wm, fam, None, 0.7, 0)
+        assert landscape.gain(fam, m, 0.7, steps, sampling=sampling) >= 1.0
+        assert landscape.gain(fam, m, 0.7, steps, sampling=sampling, include_floor=True) <= landscape.gain(fam, m, 0.7, steps, sampling=sampling)
 
 
 def test_shared_sigma_optima_coincide_at_mean():
@@ -128,52 +128,52 @@ def test_shared_sigma_optima_coincide_at_mean():
     fam = lm.TaskMixture(tuple(lm.GaussianRegression(d=3, mean=rng.standard_normal((1, 3)), cov=0.3, input_cov=S)
                                for _ in range(3)), (0.2, 0.3, 0.5))
     mean = fam.mean_task()
-    for W in (L.nal_optimum(fam), L.maml_optimum(fam, 5, 0.9, 2), L.fo_maml_optimum(fam, 5, 0.9, 3, sampling="fresh")):
+    for W in (landscape.nal_optimum(fam), landscape.maml_optimum(fam, 5, 0.9, 2), landscape.fo_maml_optimum(fam, 5, 0.9, 3, sampling="fresh")):
         assert rel_err(W, mean) < 1e-12
-    assert abs(L.gain(fam, 5, 0.9, 1) - 1.0) < 1e-12
+    assert abs(landscape.gain(fam, 5, 0.9, 1) - 1.0) < 1e-12
 
 
 def test_fo_maml_isotropic_weights():
     """Population one-step FO-MAML weighs centre c by p_c ρ_c (1 − αρ_c)."""
-    tc = L.TwoCluster(0.3, 0.2, 0.7, 1.0, 3.0, 1.0, 1.0, 4)
+    tc = landscape.TwoCluster(0.3, 0.2, 0.7, 1.0, 3.0, 1.0, 1.0, 4)
     fam = tc.family()
     w = np.array([0.3 * 0.2 * 0.8, 0.7 * 0.7 * 0.3])
     expect = w[1] / w.sum() * 3.0
-    got = L.fo_maml_optimum(fam, None, 1.0, 1)[0]
+    got = landscape.fo_maml_optimum(fam, None, 1.0, 1)[0]
     assert abs(got[0] - expect) < 1e-12 and np.max(np.abs(got[1:])) < 1e-12
 
 
 def test_hessians_and_conditioning_examples():
     """Research note §4: κ_MAML = 818 vs κ_NAL = 9.9 for diag(0.1, 0.99); 1.024 vs 2.5 for diag(0.2, 0.5)."""
-    h = L.hessians(lm.GaussianRegression(d=2, input_cov=np.diag([0.1, 0.99])), None, 1.0, 1)
+    h = landscape.hessians(lm.GaussianRegression(d=2, input_cov=np.diag([0.1, 0.99])), None, 1.0, 1)
     assert abs(h.kappa_nal - 9.9) < 1e-12 and abs(h.kappa_maml - 0.081 / (0.99 * 0.01**2)) < 1e-9
-    h = L.hessians(lm.GaussianRegression(d=2, input_cov=np.diag([0.2, 0.5])), None, 1.0, 1)
+    h = landscape.hessians(lm.GaussianRegression(d=2, input_cov=np.diag([0.2, 0.5])), None, 1.0, 1)
     assert abs(h.kappa_nal - 2.5) < 1e-12 and abs(h.kappa_maml - 0.128 / 0.125) < 1e-12
-    tc = L.TwoCluster(0.5, 0.1, 0.9, 1.0, 2.0, 1.0, 1.0, 3)
-    h = L.hessians(tc.family(), None, 1.0, 1)
+    tc = landscape.TwoCluster(0.5, 0.1, 0.9, 1.0, 2.0, 1.0, 1.0, 3)
+    h = landscape.hessians(tc.family(), None, 1.0, 1)
     assert rel_err(h.maml, 0.045 * np.eye(3)) < 1e-12 and rel_err(h.nal, 0.5 * np.eye(3)) < 1e-12
 
 
 def test_mean_gd_path_and_iterations():
     H = np.diag([1.0, 0.1])
-    path = L.mean_gd_path(H, np.array([1.0, 1.0]), np.zeros(2), 1.0, 3)
+    path = landscape.mean_gd_path(H, np.array([1.0, 1.0]), np.zeros(2), 1.0, 3)
     assert np.allclose(path, [np.sqrt(2), 0.9, 0.81, 0.729])
-    assert L.gd_iterations(H, 0.01) == np.ceil(np.log(0.01) / np.log(0.9))
-    assert L.gd_iterations(H, 0.01, lr=2.5) == float("inf")
-    assert L.condition_number(H) == pytest.approx(10.0)
+    assert landscape.gd_iterations(H, 0.01) == np.ceil(np.log(0.01) / np.log(0.9))
+    assert landscape.gd_iterations(H, 0.01, lr=2.5) == float("inf")
+    assert landscape.condition_number(H) == pytest.approx(10.0)
 
 
 def test_quadratic_gain_matches_family_gain():
-    tc = L.TwoCluster(0.4, 0.2, 0.8, 1.0, 3.0, 0.7, 1.2, 3, K=10, noise=0.3)
-    r = L.two_cluster(tc)
+    tc = landscape.TwoCluster(0.4, 0.2, 0.8, 1.0, 3.0, 0.7, 1.2, 3, K=10, noise=0.3)
+    r = landscape.two_cluster(tc)
     comps = [(0.4, 0.2, 0.7, np.zeros(3), r.c_hard), (0.6, 0.8, 1.2, np.r_[3.0, 0, 0], r.c_easy)]
-    n = [L.isotropic_curvature(rho, 3, 10, 1.0, 1, 0.3)[1] for _, rho, *_ in comps]
-    q = L.quadratic_gain([c[0] for c in comps], [c[3] for c in comps], [c[2] ** 2 / 3 * np.eye(3) for c in comps],
+    n = [landscape.isotropic_curvature(rho, 3, 10, 1.0, 1, 0.3)[1] for _, rho, *_ in comps]
+    q = landscape.quadratic_gain([c[0] for c in comps], [c[3] for c in comps], [c[2] ** 2 / 3 * np.eye(3) for c in comps],
                          [c[1] * np.eye(3) for c in comps], [2 * c[4] * np.eye(3) for c in comps], n)
     assert abs(q.gain - r.gain) < 1e-12 * r.gain and abs(q.excess_maml - r.excess_maml) < 1e-12 * r.excess_maml
     # a flat direction shared by every type: minimum unique, minimiser not (pinv picks one)
     flat = np.diag([1.0, 0.0])
-    q = L.quadratic_gain([0.5, 0.5], [[0, 0], [1, 1]], [np.zeros((2, 2))] * 2, [flat, 2 * flat], [flat, 0.1 * flat])
+    q = landscape.quadratic_gain([0.5, 0.5], [[0, 0], [1, 1]], [np.zeros((2, 2))] * 2, [flat, 2 * flat], [flat, 0.1 * flat])
     assert np.isfinite(q.gain) and q.gain >= 1.0
 
 
@@ -183,30 +183,30 @@ def test_quadratic_gain_matches_family_gain():
 @pytest.mark.parametrize("kw", [dict(), dict(K=7, noise=0.4), dict(steps=3), dict(K=12, steps=2, noise=0.5),
                                 dict(K=12, steps=5, sampling="fresh", noise=0.5)])
 def test_two_cluster_matches_general_functions(kw):
-    tc = L.TwoCluster(0.35, 0.15, 0.8, 1.1, 2.5, 0.6, 1.3, 4, **kw)
-    r = L.two_cluster(tc)
+    tc = landscape.TwoCluster(0.35, 0.15, 0.8, 1.1, 2.5, 0.6, 1.3, 4, **kw)
+    r = landscape.two_cluster(tc)
     fam = tc.family()
     args = (tc.K, tc.alpha, tc.steps)
-    assert abs(r.gain - L.gain(fam, *args, sampling=tc.sampling)) < 1e-11 * r.gain
-    wm, wn = L.two_cluster_optima(tc)
-    assert rel_err(wm, L.maml_optimum(fam, *args, sampling=tc.sampling)) < 1e-11
-    assert rel_err(wn, L.nal_optimum(fam)) < 1e-12
-    assert abs(L.expected_excess_risk(wm, fam, *args, sampling=tc.sampling) - r.excess_maml) < 1e-11 * r.excess_maml
-    assert abs(L.expected_excess_risk(wn, fam, *args, sampling=tc.sampling) - r.excess_nal) < 1e-11 * r.excess_nal
+    assert abs(r.gain - landscape.gain(fam, *args, sampling=tc.sampling)) < 1e-11 * r.gain
+    wm, wn = landscape.two_cluster_optima(tc)
+    assert rel_err(wm, landscape.maml_optimum(fam, *args, sampling=tc.sampling)) < 1e-11
+    assert rel_err(wn, landscape.nal_optimum(fam)) < 1e-12
+    assert abs(landscape.expected_excess_risk(wm, fam, *args, sampling=tc.sampling) - r.excess_maml) < 1e-11 * r.excess_maml
+    assert abs(landscape.expected_excess_risk(wn, fam, *args, sampling=tc.sampling) - r.excess_nal) < 1e-11 * r.excess_nal
     floor = 0.5 * tc.noise**2
-    assert abs(r.gain_with_floor - L.gain(fam, *args, sampling=tc.sampling, include_floor=True)) < 1e-11
+    assert abs(r.gain_with_floor - landscape.gain(fam, *args, sampling=tc.sampling, include_floor=True)) < 1e-11
     assert r.gain_with_floor <= r.gain or floor == 0
 
 
 def test_two_cluster_p2_equal_hardness_and_zero_distance():
     for m, k in ((None, 1), (3, 1), (20, 2)):
-        assert L.two_cluster(L.TwoCluster(0.3, 0.6, 0.6, 1.0, 5.0, 0.5, 2.0, 4, K=m, steps=k, noise=0.2)).gain == 1.0
-        assert abs(L.two_cluster(L.TwoCluster(0.3, 0.1, 0.6, 1.0, 0.0, 0.5, 2.0, 4, K=m, steps=k)).gain - 1) < 1e-15
+        assert landscape.two_cluster(landscape.TwoCluster(0.3, 0.6, 0.6, 1.0, 5.0, 0.5, 2.0, 4, K=m, steps=k, noise=0.2)).gain == 1.0
+        assert abs(landscape.two_cluster(landscape.TwoCluster(0.3, 0.1, 0.6, 1.0, 0.0, 0.5, 2.0, 4, K=m, steps=k)).gain - 1) < 1e-15
 
 
 def test_two_cluster_p4_attained_and_p8_re_free():
     for k in (1, 3):
-        gains = [L.two_cluster(L.TwoCluster(0.4, 0.3, 1.0, 1.0, 3.0, 0.8, RE, 5, steps=k)) for RE in (0.0, 1.0, 5.0)]
+        gains = [landscape.two_cluster(landscape.TwoCluster(0.4, 0.3, 1.0, 1.0, 3.0, 0.8, RE, 5, steps=k)) for RE in (0.0, 1.0, 5.0)]
         for r in gains:
             assert abs(r.gain - r.bound) < 1e-12 * r.bound
         assert gains[0].gain == gains[2].gain
@@ -215,10 +215,10 @@ def test_two_cluster_p4_attained_and_p8_re_free():
 def test_coincidence_shots():
     """With ρ_H = 1/3, ρ_E = α = 1: m* = 2(d+1) is an integer and the gain is exactly 1 there."""
     d = 4
-    assert abs(L.coincidence_shots(1 / 3, 1.0, 1.0, d) - 2 * (d + 1)) < 1e-12
-    r = L.two_cluster(L.TwoCluster(0.5, 1 / 3, 1.0, 1.0, 3.0, 1.0, 1.0, d, K=2 * (d + 1)))
+    assert abs(landscape.coincidence_shots(1 / 3, 1.0, 1.0, d) - 2 * (d + 1)) < 1e-12
+    r = landscape.two_cluster(landscape.TwoCluster(0.5, 1 / 3, 1.0, 1.0, 3.0, 1.0, 1.0, d, K=2 * (d + 1)))
     assert abs(r.gain - 1.0) < 1e-12 and abs(r.q_easy - r.s_easy) < 1e-12
-    assert np.isnan(L.coincidence_shots(0.5, 0.5, 1.0, d))
+    assert np.isnan(landscape.coincidence_shots(0.5, 0.5, 1.0, d))
 
 
 _rho = st.floats(0.01, 1.0)
@@ -232,13 +232,13 @@ _rho = st.floats(0.01, 1.0)
 def test_bound_holds_population(p, a, b, alpha, D, RH, RE, d, k, noise):
     """P3: with population gradients and ρ_H ≤ ρ_E ≤ 1/α, 1 ≤ gain ≤ 1 + s_E²D²/R_H²."""
     rho_h, rho_e = min(a, b) / alpha, max(a, b) / alpha
-    tc = L.TwoCluster(p, rho_h, rho_e, alpha, D, RH, RE, d, None, noise, k)
-    if all(L.isotropic_curvature(rho, d, None, alpha, k)[0] == 0.0 for rho in (rho_h, rho_e)):
+    tc = landscape.TwoCluster(p, rho_h, rho_e, alpha, D, RH, RE, d, None, noise, k)
+    if all(landscape.isotropic_curvature(rho, d, None, alpha, k)[0] == 0.0 for rho in (rho_h, rho_e)):
         # αρ = 1 for both clusters: every task is solved by the inner loop, the MAML optimum is not unique
         with pytest.raises(ValueError, match="both clusters are solved exactly"):
-            L.two_cluster(tc)
+            landscape.two_cluster(tc)
         return
-    r = L.two_cluster(tc)
+    r = landscape.two_cluster(tc)
     assert r.bound_applies
     assert 1.0 - 1e-12 <= r.gain <= r.bound * (1 + 1e-12)
     assert r.gain <= r.gain_limit * (1 + 1e-12)
@@ -250,7 +250,7 @@ def test_bound_holds_population(p, a, b, alpha, D, RH, RE, d, k, noise):
        k=st.integers(1, 4), noise=st.floats(0.0, 1.0))
 def test_bound_condition_is_sufficient(p, a, b, D, RH, RE, d, K, k, noise):
     """With finite K (fresh batches) and any curvatures: q_E ≤ s_E(2 − s_E) implies gain ≤ bound."""
-    r = L.two_cluster(L.TwoCluster(p, a, b, 1.0, D, RH, RE, d, K, noise, k, "fresh"))
+    r = landscape.two_cluster(landscape.TwoCluster(p, a, b, 1.0, D, RH, RE, d, K, noise, k, "fresh"))
     assert r.gain >= 1.0 - 1e-12
     if r.bound_applies:
         assert r.gain <= r.bound * (1 + 1e-12)
@@ -260,17 +260,17 @@ def test_bound_condition_is_sufficient(p, a, b, D, RH, RE, d, K, k, noise):
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: L.curvature(np.eye(2), 5, 0.5, 4), "sampling='fresh'"),
-    (lambda: L.curvature(np.eye(2), 5, 0.5, 1, sampling="twice"), "sampling"),
-    (lambda: L.curvature(-np.eye(2), 5, 0.5, 1), "positive semi-definite"),
-    (lambda: L.curvature(np.eye(2), 0, 0.5, 1), "K must be a positive"),
-    (lambda: L.TwoCluster(1.0, 0.1, 0.9, 1.0, 1.0, 1.0, 1.0, 3), "p_hard"),
-    (lambda: L.TwoCluster(0.5, -0.1, 0.9, 1.0, 1.0, 1.0, 1.0, 3), "rho_hard"),
-    (lambda: L.two_cluster(L.TwoCluster(0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3)), "flat"),
-    (lambda: L.expected_excess_risk(np.zeros((1, 4)), _mixture(), None, 0.5), "trailing shape"),
-    (lambda: L.nal_optimum("tasks"), "family"),
-    (lambda: L.fo_maml_optimum(_mixture(), None, 0.5, 0), "steps"),
-    (lambda: L.gd_iterations(np.eye(2), 1.5), "tol"),
+    (lambda: landscape.curvature(np.eye(2), 5, 0.5, 4), "sampling='fresh'"),
+    (lambda: landscape.curvature(np.eye(2), 5, 0.5, 1, sampling="twice"), "sampling"),
+    (lambda: landscape.curvature(-np.eye(2), 5, 0.5, 1), "positive semi-definite"),
+    (lambda: landscape.curvature(np.eye(2), 0, 0.5, 1), "K must be a positive"),
+    (lambda: landscape.TwoCluster(1.0, 0.1, 0.9, 1.0, 1.0, 1.0, 1.0, 3), "p_hard"),
+    (lambda: landscape.TwoCluster(0.5, -0.1, 0.9, 1.0, 1.0, 1.0, 1.0, 3), "rho_hard"),
+    (lambda: landscape.two_cluster(landscape.TwoCluster(0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3)), "flat"),
+    (lambda: landscape.expected_excess_risk(np.zeros((1, 4)), _mixture(), None, 0.5), "trailing shape"),
+    (lambda: landscape.nal_optimum("tasks"), "family"),
+    (lambda: landscape.fo_maml_optimum(_mixture(), None, 0.5, 0), "steps"),
+    (lambda: landscape.gd_iterations(np.eye(2), 1.5), "tol"),
 ])
 def test_validation(call, match):
     with pytest.raises(ValueError, match=match):
