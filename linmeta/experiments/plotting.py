@@ -280,9 +280,13 @@ def figlegend(fig, axes=None, where: str = "lower center", ncol: int | None = No
 
 
 def label_panels(axes, start: str = "a"):
-    """Bold ``(a)``, ``(b)``, ... at the top left of each panel, outside the data."""
+    """Prefix each panel's title with ``(a)``, ``(b)``, ... (the title goes to the left if it was centred)."""
     for i, ax in enumerate(axes):
-        ax.set_title(f"({chr(ord(start) + i)})", loc="left", fontsize=TITLE_PT, fontweight="bold")
+        tag = f"({chr(ord(start) + i)})"
+        left, centre = ax.get_title(loc="left"), ax.get_title()
+        ax.set_title(f"{tag} {left or centre}".rstrip(), loc="left")
+        if centre and not left:
+            ax.set_title("")
 
 
 def _wrap(text: str, chars: int) -> str:
