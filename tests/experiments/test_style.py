@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from matplotlib.collections import LineCollection, PathCollection, PolyCollectio
 from matplotlib.contour import ContourSet
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from linmeta.experiments import plotting, registry, runner
@@ -39,21 +41,32 @@ SLOW = {"arnold_depth", "arnold_step_size", "collins_twolayer", "raghu_represent
 
 
 def drawn_texts(fig):
-    """Draw ``fig`` with Agg and return ``[(text, size_pt, artist, extent)]`` for every text drawn."""
+    """Draw ``fig`` with Agg; return ``([(text, size_pt)], [(text artist, extent)], renderer)`` for all text drawn.
+
+    Sizes come from the renderer's ``draw_text`` calls (what is actually drawn, line by line); extents from
+    every :class:`~matplotlib.text.Text` artist whose ``draw`` ran.
+    """
     canvas = FigureCanvasAgg(fig)
     renderer = canvas.get_renderer()
-    seen = []
+    sizes, artists = [], []
     draw_text = renderer.draw_text
 
     def recording(gc, x, y, s, prop, angle, ismath=False, mtext=None):
         if s.strip():
-            seen.append((s, prop.get_size_in_points(), mtext))
+            sizes.append((s, prop.get_size_in_points()))
         return draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
+    text_draw = Text.draw
+
+    def recording_draw(self, r):
+        if self.get_visible() and self.get_text().strip():
+            artists.append(self)
+        return text_draw(self, r)
+
     renderer.draw_text = recording
-    with plotting.style():
+    with plotting.style(), mock.patch.object(Text, "draw", recording_draw):
         fig.draw(renderer)
-    return [(s, size, t, t.get_window_extent(renderer) if t is not None else None) for s, size, t in seen], renderer
+    return sizes, [(t, t.get_window_extent(renderer)) for t in artists], renderer
 
 
 def _segments_points(xy, step=2.0):
@@ -131,6 +144,17 @@ def legend_overlaps(fig, renderer):
     return bad
 
 
+def text_overlaps(extents, min_px: float = 1.0):
+    """Pairs of drawn texts whose boxes overlap by more than ``min_px`` in both directions."""
+    out = []
+    for i, (a, ea) in enumerate(extents):
+        for b, eb in extents[i + 1:]:
+            inter = Bbox.intersection(ea, eb)
+            if inter is not None and inter.width > min_px and inter.height > min_px:
+                out.append((a.get_text(), b.get_text()))
+    return out
+
+
 def pdf_fonts(data: bytes):
     """The ``/Subtype`` of every font dictionary in a PDF (matplotlib writes them uncompressed)."""
     return re.findall(rb"/Type\s*/Font\b[^>]*?/Subtype\s*/(\w+)|/Subtype\s*/(\w+)[^>]*?/Type\s*/Font\b", data)
@@ -148,16 +172,16 @@ def measure(fig, pdf_bytes: bytes) -> dict:
     page = pdf_page_width_in(pdf_bytes)
     target = plotting.WIDTHS.get(name, np.nan)
     scale = target / page  # printed at its house width
-    texts, renderer = drawn_texts(fig)
-    sizes = [(size * scale, s) for s, size, _, _ in texts]
+    texts, extents, renderer = drawn_texts(fig)
+    sizes = [(size * scale, s) for s, size in texts]
     figbox = fig.bbox
-    outside = [s for s, _, t, ext in texts
-               if ext is not None and (ext.x0 < figbox.x0 - 1 or ext.x1 > figbox.x1 + 1
-                                       or ext.y0 < figbox.y0 - 1 or ext.y1 > figbox.y1 + 1)]
+    outside = [t.get_text() for t, ext in extents
+               if ext.x0 < figbox.x0 - 1 or ext.x1 > figbox.x1 + 1 or ext.y0 < figbox.y0 - 1 or ext.y1 > figbox.y1 + 1]
+    overlaps = text_overlaps(extents)
     fonts = [a or b for a, b in pdf_fonts(pdf_bytes)]
     return {"declared": name, "fig_width": fig.get_figwidth(), "page_width": page, "sizes": sizes,
             "min_pt": min(sizes)[0] if sizes else np.inf, "smallest": min(sizes)[1] if sizes else None,
-            "outside": outside, "fonts": fonts, "legend_overlaps": legend_overlaps(fig, renderer)}
+            "outside": outside, "text_overlaps": overlaps, "fonts": fonts, "legend_overlaps": legend_overlaps(fig, renderer)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,6 +214,7 @@ def _assert_house_style(name, m):
     assert "Type3" not in {f.decode() for f in m["fonts"]}, f"{name}: Type 3 fonts in the PDF"
     assert {f.decode() for f in m["fonts"]} <= {"Type0", "CIDFontType2", "TrueType"}, (name, m["fonts"])
     assert not m["outside"], f"{name}: text outside the figure: {m['outside'][:3]}"
+    assert not m["text_overlaps"], f"{name}: overlapping text: {m['text_overlaps'][:3]}"
     assert not m["legend_overlaps"], f"{name}: legend covers data: {[(b, n) for _, b, n in m['legend_overlaps']]}"
 
 
