@@ -274,9 +274,33 @@ def figlegend(fig, axes=None, where: str = "lower center", ncol: int | None = No
     if not handles:
         return None
     kw.setdefault("fontsize", LEGEND_PT)
-    ncol = ncol or min(len(handles), 3 if declared_width(fig) == "column" else 4)
+    ncol = ncol or _fitting_columns([h.get_label() if labels is None else lab for h, lab in
+                                     zip(handles, labels or [None] * len(handles))], fig.get_figwidth())
     with style():
         return fig.legend(handles, labels, loc=f"outside {where}", ncol=ncol, **kw)
+
+
+def _visible_len(text: str) -> float:
+    """Rough number of characters ``text`` shows once mathtext is typeset."""
+    import re
+
+    t = re.sub(r"\\[a-zA-Z]+", "x", text)  # a command is about one glyph
+    t = re.sub(r"[${}^_]", "", t)
+    return len(t)
+
+
+def _fitting_columns(labels, width_in: float) -> int:
+    """The most legend columns (column-major, as matplotlib fills them) that fit in ``width_in``."""
+    n = len(labels)
+    avail = 0.97 * width_in * 72
+    for ncol in range(min(n, 6), 0, -1):
+        rows = -(-n // ncol)
+        cols = [labels[i * rows:(i + 1) * rows] for i in range(ncol)]
+        need = sum(0.56 * LEGEND_PT * max(map(_visible_len, c)) + (RC["legend.handlelength"] + 1.4) * LEGEND_PT
+                   for c in cols if c)
+        if need <= avail:
+            return ncol
+    return 1
 
 
 def label_panels(axes, start: str = "a"):
