@@ -280,6 +280,21 @@ def figlegend(fig, axes=None, where: str = "lower center", ncol: int | None = No
         return fig.legend(handles, labels, loc=f"outside {where}", ncol=ncol, **kw)
 
 
+def legend_row(fig, panels, legend_axes, **kw):
+    """Each panel's legend in the empty axes under it (a row of legends that cover nothing).
+
+    ``legend_axes`` are axes of the figure's grid reserved for legends (e.g. a short second row made with
+    ``figure(ncols, 2, gridspec_kw={"height_ratios": (1, 0.4)})``); they are switched off.
+    """
+    out = []
+    for ax, lax in zip(panels, legend_axes):
+        lax.axis("off")
+        handles, labels = _unique(*ax.get_legend_handles_labels())
+        kw.setdefault("fontsize", LEGEND_PT)
+        out.append(lax.legend(handles, labels, loc="upper center", borderaxespad=0.0, **kw) if handles else None)
+    return out
+
+
 def _visible_len(text: str) -> float:
     """Rough number of characters ``text`` shows once mathtext is typeset."""
     import re
