@@ -270,14 +270,23 @@ def figlegend(fig, axes=None, where: str = "lower center", ncol: int | None = No
             h, lab = ax.get_legend_handles_labels()
             hs += h
             ls += lab
-        handles, labels = _unique(hs, ls)
+        handles, labels = hs, ls
+    handles, labels = _unique(handles, labels if labels is not None else [h.get_label() for h in handles])
     if not handles:
         return None
     kw.setdefault("fontsize", LEGEND_PT)
-    ncol = ncol or _fitting_columns([h.get_label() if labels is None else lab for h, lab in
-                                     zip(handles, labels or [None] * len(handles))], fig.get_figwidth())
     with style():
-        return fig.legend(handles, labels, loc=f"outside {where}", ncol=ncol, **kw)
+        if ncol:
+            return fig.legend(handles, labels, loc=f"outside {where}", ncol=ncol, **kw)
+        # the most columns whose legend fits in the figure's width, measured
+        from matplotlib.backends.backend_agg import RendererAgg
+
+        renderer = RendererAgg(int(fig.get_figwidth() * fig.dpi), int(fig.get_figheight() * fig.dpi), fig.dpi)
+        for n in range(min(len(handles), 6), 0, -1):
+            leg = fig.legend(handles, labels, loc=f"outside {where}", ncol=n, **kw)
+            if n == 1 or leg.get_window_extent(renderer).width <= 0.98 * fig.bbox.width:
+                return leg
+            leg.remove()
 
 
 def legend_row(fig, panels, legend_axes, **kw):
@@ -293,29 +302,6 @@ def legend_row(fig, panels, legend_axes, **kw):
         kw.setdefault("fontsize", LEGEND_PT)
         out.append(lax.legend(handles, labels, loc="upper center", borderaxespad=0.0, **kw) if handles else None)
     return out
-
-
-def _visible_len(text: str) -> float:
-    """Rough number of characters ``text`` shows once mathtext is typeset."""
-    import re
-
-    t = re.sub(r"\\[a-zA-Z]+", "x", text)  # a command is about one glyph
-    t = re.sub(r"[${}^_]", "", t)
-    return len(t)
-
-
-def _fitting_columns(labels, width_in: float) -> int:
-    """The most legend columns (column-major, as matplotlib fills them) that fit in ``width_in``."""
-    n = len(labels)
-    avail = 0.97 * width_in * 72
-    for ncol in range(min(n, 6), 0, -1):
-        rows = -(-n // ncol)
-        cols = [labels[i * rows:(i + 1) * rows] for i in range(ncol)]
-        need = sum(0.56 * LEGEND_PT * max(map(_visible_len, c)) + (RC["legend.handlelength"] + 1.4) * LEGEND_PT
-                   for c in cols if c)
-        if need <= avail:
-            return ncol
-    return 1
 
 
 def label_panels(axes, start: str = "a"):
