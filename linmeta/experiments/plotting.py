@@ -304,6 +304,15 @@ def legend_row(fig, panels, legend_axes, **kw):
     return out
 
 
+def plain_log_ticks(axis, subs=(1.0, 2.0, 5.0)):
+    """Ticks at 1, 2, 5 × 10^k written as plain numbers, for a log axis spanning about a decade or two."""
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+
+    axis.set_major_locator(LogLocator(subs=subs))
+    axis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def label_panels(axes, start: str = "a"):
     """Prefix each panel's title with ``(a)``, ``(b)``, ... (the title goes to the left if it was centred)."""
     for i, ax in enumerate(axes):
