@@ -142,7 +142,7 @@ def plot(res, cfg):
     cx.axhline(th["floor"], color=plotting.GREY, ls=":", lw=1)
     cx.axhline(th["floor_opt"], color="k", ls="--", lw=1)
     cx.set_ylabel("post-adaptation meta-test loss")
-    cx.set_title("loss; closed form at learned step")
+    cx.set_title("loss vs closed form")
     for a in (ax, bx, cx):
         a.set_xscale("log")
         a.set_xlabel("meta-training iteration (+0.5)")
