@@ -289,18 +289,29 @@ def figlegend(fig, axes=None, where: str = "lower center", ncol: int | None = No
             leg.remove()
 
 
-def legend_row(fig, panels, legend_axes, **kw):
+def legend_row(fig, panels, legend_axes, ncol: int = 1, **kw):
     """Each panel's legend in the empty axes under it (a row of legends that cover nothing).
 
     ``legend_axes`` are axes of the figure's grid reserved for legends (e.g. a short second row made with
-    ``figure(ncols, 2, gridspec_kw={"height_ratios": (1, 0.4)})``); they are switched off.
+    ``figure(ncols, 2, gridspec_kw={"height_ratios": (1, 0.4)})``); they are switched off.  Each legend gets
+    at most ``ncol`` columns, fewer where they would not fit the width of its cell.
     """
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    renderer = RendererAgg(int(fig.get_figwidth() * fig.dpi), int(fig.get_figheight() * fig.dpi), fig.dpi)
+    kw.setdefault("fontsize", LEGEND_PT)
     out = []
-    for ax, lax in zip(panels, legend_axes):
-        lax.axis("off")
-        handles, labels = _unique(*ax.get_legend_handles_labels())
-        kw.setdefault("fontsize", LEGEND_PT)
-        out.append(lax.legend(handles, labels, loc="upper center", borderaxespad=0.0, **kw) if handles else None)
+    with style():
+        for ax, lax in zip(panels, legend_axes):
+            lax.axis("off")
+            handles, labels = _unique(*ax.get_legend_handles_labels())
+            leg = None
+            cell = lax.get_position().width * fig.bbox.width * 1.15  # the cell, with its share of the padding
+            for n in range(min(ncol, max(len(handles), 1)), 0, -1) if handles else ():
+                leg = lax.legend(handles, labels, loc="upper center", borderaxespad=0.0, ncol=n, **kw)
+                if n == 1 or leg.get_window_extent(renderer).width <= cell:
+                    break
+            out.append(leg)
     return out
 
 
