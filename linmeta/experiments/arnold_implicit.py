@@ -222,6 +222,7 @@ def plot(res, cfg):
     bx.fill_between([], [], [], color=plotting.GREY, alpha=0.3, lw=0, label="rigorous $O(\\alpha^3)$ bound")
     bx.set(xscale="log", xlabel="$\\alpha$", ylabel="$\\|R(\\alpha)\\|\\,/\\,\\|R(\\alpha/2)\\|$")
     bx.set_title("ratio per halving of $\\alpha$")
+    plotting.plain_log_ticks(bx.xaxis)
     th = res["theory"]
     lam = th["lam"]
     order = np.argsort(lam)

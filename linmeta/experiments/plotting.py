@@ -30,7 +30,7 @@ from pathlib import Path
 
 import matplotlib as mpl
 import numpy as np
-from cycler import cycler
+from matplotlib import cycler
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 

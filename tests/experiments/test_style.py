@@ -11,7 +11,8 @@ Each figure is drawn from its experiment's tiny test configuration (``TINY`` in
 (c) the figure, and the saved PDF's page, are one of the two house widths;
 (d) no drawn text sticks out of the figure, and no legend covers a data point or line of any panel.
 
-The experiments whose tiny run takes more than a few seconds are marked slow (``-m slow``).
+The default suite draws every figure from its tiny configuration (about 45 s of CPU in all, mostly
+drawing); ``-m slow`` checks the quick-preset (gallery) figures as well.
 """
 from __future__ import annotations
 
@@ -32,8 +33,6 @@ from matplotlib.transforms import Bbox
 from linmeta.experiments import plotting, registry, runner
 
 NAMES = sorted(registry.all_experiments())
-# tiny runs that take over ~3 s on 2 cores (measured); the rest keep the default suite fast
-SLOW = {"arnold_depth", "arnold_step_size", "collins_twolayer", "raghu_representation"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,8 +197,7 @@ def _render(name, cache, tmp_path):
     tiny = importlib.import_module(f"tests.experiments.test_{name}").TINY
     res, cfg, _ = runner.run(exp, overrides=tiny, directory=cache, progress=False)
     fig = exp.plot(res, cfg)
-    paths = plotting.save(fig, tmp_path / name)
-    pdf = next(p for p in paths if p.suffix == ".pdf")
+    (pdf,) = plotting.save(fig, tmp_path / name, formats=("pdf",))  # as the gallery's PDF (PNG: same layout)
     return fig, measure(fig, pdf.read_bytes())
 
 
@@ -208,7 +206,7 @@ def _assert_house_style(name, m):
     assert abs(m["fig_width"] - plotting.WIDTHS[m["declared"]]) < 1e-9, (name, m["fig_width"])
     assert abs(m["page_width"] - plotting.WIDTHS[m["declared"]]) < 0.01, (name, m["page_width"])
     assert m["sizes"], f"{name}: no text drawn"
-    small = sorted({(round(p, 2), s) for p, s in m["sizes"] if p < plotting.MIN_FONT_PT - 1e-9})
+    small = sorted({(round(p, 2), s) for p, s in m["sizes"] if p < plotting.MIN_FONT_PT - 1e-6})
     assert not small, f"{name}: text under {plotting.MIN_FONT_PT} pt at print width: {small[:5]}"
     assert m["fonts"], f"{name}: no font in the PDF"
     assert "Type3" not in {f.decode() for f in m["fonts"]}, f"{name}: Type 3 fonts in the PDF"
@@ -218,10 +216,21 @@ def _assert_house_style(name, m):
     assert not m["legend_overlaps"], f"{name}: legend covers data: {[(b, n) for _, b, n in m['legend_overlaps']]}"
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_figure_follows_the_house_style(name, cache, tmp_path):
     fig, m = _render(name, cache, tmp_path)
     _assert_house_style(name, m)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_preset_figure_follows_the_house_style(name, cache, tmp_path):
+    """The gallery's own figures (quick preset), not only the tiny ones."""
+    exp = registry.get(name)
+    res, cfg, _ = runner.run(exp, mode="quick", directory=cache, progress=False)
+    fig = exp.plot(res, cfg)
+    (pdf,) = plotting.save(fig, tmp_path / name, formats=("pdf",))
+    _assert_house_style(name, measure(fig, pdf.read_bytes()))
 
 
 def test_every_experiment_has_a_tiny_configuration():
@@ -236,8 +245,8 @@ def test_every_experiment_has_a_tiny_configuration():
 def _planted(tmp_path, build):
     fig, (ax,) = plotting.figure(1)
     build(fig, ax)
-    paths = plotting.save(fig, tmp_path / "planted")
-    return measure(fig, paths[1].read_bytes())
+    (pdf,) = plotting.save(fig, tmp_path / "planted", formats=("pdf",))
+    return measure(fig, pdf.read_bytes())
 
 
 def test_a_small_legend_is_caught(tmp_path):
@@ -253,8 +262,8 @@ def test_text_is_measured_at_print_width(tmp_path):
     fig, (ax,) = plotting.figure(1, width="text")
     ax.set_xlabel("x")
     fig._linmeta_width = "column"
-    paths = plotting.save(fig, tmp_path / "scaled")
-    m = measure(fig, paths[1].read_bytes())
+    (pdf,) = plotting.save(fig, tmp_path / "scaled", formats=("pdf",))
+    m = measure(fig, pdf.read_bytes())
     assert m["min_pt"] == pytest.approx(plotting.TICK_PT * plotting.COLUMN_WIDTH / plotting.TEXT_WIDTH)
 
 
@@ -291,4 +300,4 @@ def test_a_legend_beside_the_axes_covers_nothing(tmp_path):
         plotting.errorbars(ax, x[::10], x[::10], 0.05 + 0 * x[::10], label="points")
         plotting.legend(ax, "right")
     m = _planted(tmp_path, build)
-    assert not m["legend_overlaps"] and not m["outside"] and m["min_pt"] >= plotting.MIN_FONT_PT
+    assert not m["legend_overlaps"] and not m["outside"] and m["min_pt"] >= plotting.MIN_FONT_PT - 1e-6
