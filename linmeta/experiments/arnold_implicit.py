@@ -195,8 +195,7 @@ def run(cfg, ctx):
 
 @plotting.styled
 def plot(res, cfg):
-    fig, grid = plotting.figure(3, 2, width="text", height=3.6, gridspec_kw={"height_ratios": (1, 0.42)})
-    (ax, bx, cx), legend_axes = grid[:3], grid[3:]
+    fig, (ax, bx, cx) = plotting.figure(3, width="text", height=3.6)
     alphas = np.array(cfg["id_alphas"])
     for i, L in enumerate(cfg["id_depths"]):
         r = res["identities"][f"L{L}"]
@@ -246,7 +245,7 @@ def plot(res, cfg):
     cx.yaxis.set_major_formatter(ScalarFormatter())
     cx.yaxis.set_minor_formatter(NullFormatter())
     plotting.label_panels((ax, bx, cx))
-    plotting.legend_row(fig, (ax, bx, cx), legend_axes)
+    plotting.legend_below(fig, (ax, bx, cx))
     return plotting.finish(fig, "The upper layers of a deep linear net are an implicit meta-optimizer: exact "
                                 "left/right factors, an $O(\\alpha^2)$ all-layer sum, and a learned $P$ that is the "
                                 "optimal one")

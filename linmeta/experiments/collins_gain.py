@@ -217,9 +217,8 @@ def _curves(cfg):
 
 @plotting.styled
 def plot(res, cfg):
-    # 2 rows of 3 panels, each row followed by a row holding the panels' legends (they cover no data)
-    fig, grid = plotting.figure(3, 4, width="text", height=6.4, gridspec_kw={"height_ratios": (1, 0.36, 1, 0.36)})
-    axes, legend_axes = [*grid[0:3], *grid[6:9]], [*grid[3:6], *grid[9:12]]
+    # 2 rows of 3 panels, each panel's legend under it (they cover no data)
+    fig, axes = plotting.figure(3, 2, width="text", height=6.4)
     cur, C = res["curves"], plotting.COLORS
     nD = len(cfg["distances"])
     bound = "1+s_E^2D^2/R_H^2"
@@ -286,7 +285,7 @@ def plot(res, cfg):
     ax.set(xlabel=f"bound ${bound}$", ylabel="gain (closed form)",
            title="the bound ($\\rho_H\\leq\\rho_E\\leq 1/\\alpha$)")
     plotting.label_panels(axes)
-    plotting.legend_row(fig, axes, legend_axes)
+    plotting.legend_below(fig, axes)
     return plotting.finish(fig, "Collins et al.: MAML gains over NAL only with a hardness discrepancy and tightly "
                                 "packed hard tasks far from the easy ones (lines: closed form; points: Monte Carlo "
                                 "$\\pm$2 SE)")

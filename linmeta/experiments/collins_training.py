@@ -252,8 +252,7 @@ def run(cfg, ctx):
 
 @plotting.styled
 def plot(res, cfg):
-    fig, grid = plotting.figure(2, 4, width="text", height=6.6, gridspec_kw={"height_ratios": (1, 0.3, 1, 0.3)})
-    axes, legend_axes = [*grid[0:2], *grid[4:6]], [*grid[2:4], *grid[6:8]]
+    fig, axes = plotting.figure(2, 2, width="text", height=6.6)
     C = plotting.COLORS
     dist = "$\\|E\\,w_t-w^*\\|\\,/\\,\\|w_0-w^*\\|$"
     ax = axes[0]
@@ -298,7 +297,7 @@ def plot(res, cfg):
                label=f"mean $\\pm$2 SE $= {m:.3f} \\pm {2 * s:.3f}$")
     ax.set(xlabel="run", ylabel="$E_\\mathrm{NAL}/E_\\mathrm{MAML}$", title="gain achieved by SGD-trained inits")
     plotting.label_panels(axes)
-    plotting.legend_row(fig, axes, legend_axes, ncol=2)
+    plotting.legend_below(fig, axes, ncol=2)
     return plotting.finish(fig, "Collins et al.: SGD-trained MAML and NAL reach the closed-form optima and gain; "
                                 "MAML's landscape is flatter, and its conditioning can be worse or better")
 

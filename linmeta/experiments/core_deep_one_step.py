@@ -134,8 +134,7 @@ def run(cfg, ctx):
 
 @plotting.styled
 def plot(res, cfg):
-    fig, grid = plotting.figure(2, 2, width="text", height=3.2, gridspec_kw={"height_ratios": (1, 0.27)})
-    (ax1, ax2), legend_axes = grid[:2], grid[2:]
+    fig, (ax1, ax2) = plotting.figure(2, width="text", height=3.2)
     shots = np.array(cfg["shots"])
     for i, name in enumerate(MODELS):
         c = plotting.COLORS[i]
@@ -158,10 +157,7 @@ def plot(res, cfg):
     plotting.label_panels((ax1, ax2))
     key = [plotting.handle("closed form (lines)"), plotting.handle("sampled support sets ($\\pm$2 SE)", ls="",
                                                                   marker="o", color=plotting.GREY)]
-    for ax, lax in zip((ax1, ax2), legend_axes):  # models by colour, then what lines and points are
-        lax.axis("off")
-        lax.legend(handles=[ln for ln in ax.get_lines() if not ln.get_label().startswith("_")] + key,
-                   loc="upper center", ncol=2, borderaxespad=0.0)
+    plotting.legend_below(fig, (ax1, ax2), ncol=2, extra=key)  # models by colour, then what lines and points are
     return plotting.finish(fig, "Deep linear models: exact one-step $K$-shot meta-loss vs simulation")
 
 

@@ -289,27 +289,33 @@ def figlegend(fig, axes=None, where: str = "lower center", ncol: int | None = No
             leg.remove()
 
 
-def legend_row(fig, panels, legend_axes, ncol: int = 1, **kw):
-    """Each panel's legend in the empty axes under it (a row of legends that cover nothing).
+def legend_below(fig, panels, ncol: int = 1, extra=(), **kw):
+    """Each panel's legend right under its x-axis label (so it covers no data); returns the legends.
 
-    ``legend_axes`` are axes of the figure's grid reserved for legends (e.g. a short second row made with
-    ``figure(ncols, 2, gridspec_kw={"height_ratios": (1, 0.4)})``); they are switched off.  Each legend gets
-    at most ``ncol`` columns, fewer where they would not fit the width of its cell.
+    Constrained layout makes room for them.  Each legend gets at most ``ncol`` columns, fewer where
+    they would not fit the width of its panel; ``extra`` handles (:func:`handle`) end every legend.
     """
     from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.transforms import ScaledTranslation
 
     renderer = RendererAgg(int(fig.get_figwidth() * fig.dpi), int(fig.get_figheight() * fig.dpi), fig.dpi)
     kw.setdefault("fontsize", LEGEND_PT)
     out = []
     with style():
-        for ax, lax in zip(panels, legend_axes):
-            lax.axis("off")
-            handles, labels = _unique(*ax.get_legend_handles_labels())
-            leg = None
-            cell = lax.get_position().width * fig.bbox.width * 1.15  # the cell, with its share of the padding
-            for n in range(min(ncol, max(len(handles), 1)), 0, -1) if handles else ():
-                leg = lax.legend(handles, labels, loc="upper center", borderaxespad=0.0, ncol=n, **kw)
-                if n == 1 or leg.get_window_extent(renderer).width <= cell:
+        for ax in panels:
+            h, lab = ax.get_legend_handles_labels()
+            handles, labels = _unique(h + list(extra), lab + [e.get_label() for e in extra])
+            if not handles:
+                out.append(None)
+                continue
+            # how far the tick labels and the x label reach below the axes: points, whatever the layout
+            drop = ax.get_window_extent(renderer).y0 - ax.xaxis.get_tightbbox(renderer).y0
+            shift = ScaledTranslation(0, -(drop / fig.dpi + 0.04), fig.dpi_scale_trans)
+            width = ax.get_window_extent(renderer).width * 1.25  # a legend may reach into the gutters
+            for n in range(min(ncol, len(handles)), 0, -1):
+                leg = ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                                bbox_transform=ax.transAxes + shift, borderaxespad=0.0, ncol=n, **kw)
+                if n == 1 or leg.get_window_extent(renderer).width <= width:
                     break
             out.append(leg)
     return out
@@ -386,6 +392,7 @@ def save(fig, stem, formats=("png", "pdf")) -> list:
             with style():
                 fig.savefig(tmp, format=ext, dpi=RC["savefig.dpi"] if ext == "png" else None,
                             metadata=_METADATA.get(ext, {}))
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; a figure is not
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -393,6 +400,12 @@ def save(fig, stem, formats=("png", "pdf")) -> list:
             raise
         paths.append(path)
     return paths
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 _METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None},

@@ -128,3 +128,13 @@ def test_label_panels_prefixes_titles():
     plotting.label_panels(axes)
     assert axes[0].get_title(loc="left") == "(a) first" and axes[0].get_title() == ""
     assert axes[1].get_title(loc="left") == "(b)"
+
+
+def test_saved_figures_have_ordinary_permissions(tmp_path):
+    fig, (ax,) = plotting.figure(1)
+    old = os.umask(0o022)
+    try:
+        paths = plotting.save(fig, tmp_path / "f")
+    finally:
+        os.umask(old)
+    assert all((p.stat().st_mode & 0o777) == 0o644 for p in paths)
