@@ -14,7 +14,9 @@ The house style (the same for every experiment):
 - symbols are typeset with matplotlib's mathtext (``r"$\\rho_H/\\rho_E$"``), in the text's font;
 - PDFs embed TrueType (Type 42) fonts, never Type 3;
 - colours come from the colour-blind-safe Okabe–Ito palette (:data:`COLORS`);
-- legends sit outside the data: beside or below the axes, or in a shared row (:func:`figlegend`);
+- legends cover no data: one row for the figure (:func:`figlegend`), one under each panel
+  (:func:`legend_below`), beside the axes, or in a corner checked to be empty (:func:`legend`);
+  ``tests/experiments/test_style.py`` checks every figure for this, for the sizes and the fonts;
 - closed forms are lines, simulations are points with ±SE error bars (:func:`errorbars`).
 
 The style is an rc context (:func:`style`), applied while a figure is made (decorate ``plot`` with
