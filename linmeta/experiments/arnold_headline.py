@@ -147,8 +147,8 @@ def plot(res, cfg):
         ax.axhline(r["theory"]["floor_opt"], color="k", ls=":", lw=1,
                    label="shallow floor, optimal $\\alpha$ (closed form)")
         ax.set_xticks(x, ["shallow ($L=1$)", f"deep ($L={len(cfg['deep_widths']) + 1}$)"])
-        ax.set_ylabel("final post-adaptation loss ($\\pm$2 SE)")
         ax.set_title("isotropic inputs" if s == "iso" else f"rotated inputs, condition number {cfg['cond']:g}")
+    axes[0].set_ylabel("final post-adaptation loss ($\\pm$2 SE)")
     if len(settings) > 1:
         plotting.label_panels(axes)
     h, lab = axes[0].get_legend_handles_labels()
