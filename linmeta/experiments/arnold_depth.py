@@ -123,37 +123,40 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, (ax, bx) = plotting.figure(2, width=5.0)
+    fig, (ax, bx) = plotting.figure(2, width="text", height=2.9)
     th = res["theory"]
     for i, L in enumerate(cfg["depths"]):
         c = res["curves"][f"L{L}"]
-        label = "shallow (L=1)" if L == 1 else f"deep L={L}"
+        label = "shallow ($L=1$)" if L == 1 else f"deep $L={L}$"
         plotting.band(ax, c["step"], c["test_post"], label=label, color=plotting.COLORS[i], axis=1, spread="minmax")
-    ax.axhline(th["floor"], color="k", ls="--", lw=1, label=f"shallow floor, α={cfg['alpha']:g} (closed form)")
+    ax.axhline(th["floor"], color="k", ls="--", lw=1,
+               label=f"shallow floor at $\\alpha={cfg['alpha']:g}$ (closed form)")
     ax.axhline(th["floor_opt"], color="k", ls=":", lw=1,
-               label=f"shallow, optimal α={th['alpha_opt']:.3g} (closed form)")
+               label=f"shallow floor at the optimal $\\alpha={th['alpha_opt']:.3g}$ (closed form)")
     ax.set_xlabel("meta-training iteration")
     ax.set_ylabel("post-adaptation meta-test loss")
-    ax.set_title(f"mean and min-max over {cfg['seeds']} seeds; {cfg['curve_tasks']} held-out tasks", fontsize=8)
-    ax.legend(fontsize=7)
+    ax.set_title(f"mean and min–max over {cfg['seeds']} seeds, {cfg['curve_tasks']} held-out tasks")
     alphas = np.array(cfg["sweep_alphas"])
     grid = np.geomspace(alphas.min() / 1.5, max(alphas.max() * 1.5, th["alpha_opt"] * 1.2), 200)
     fam = family(cfg)
     bx.plot(grid, [shallow.shallow_floor(fam, cfg["K"], a, cfg["inner_steps"]) for a in grid], "k--", lw=1,
-            label="shallow floor(α) (closed form)")
-    bx.axhline(th["floor_opt"], color="k", ls=":", lw=1, label="shallow, optimal α")
+            label="shallow floor($\\alpha$) (closed form)")
+    bx.axhline(th["floor_opt"], color="k", ls=":", lw=1)
     for i, L in enumerate(cfg["sweep_depths"]):
         stats = [crossed_table_mean_se(v) for v in res["sweep"][f"L{L}"]]
         plotting.errorbars(bx, alphas, [m for m, _ in stats], [s for _, s in stats], k=2,
                            color=plotting.COLORS[cfg["depths"].index(L) if L in cfg["depths"] else i + 1],
-                           label=f"deep L={L}, final (±2 SE)")
+                           label=f"deep $L={L}$, final loss ($\\pm$2 SE)")
     bx.set_xscale("log")
-    bx.set_xlabel("fixed inner step α")
+    bx.set_xlabel("fixed inner step $\\alpha$")
     bx.set_ylabel("final post-adaptation loss")
-    bx.legend(fontsize=7)
+    bx.set_title("final loss vs the inner step")
+    plotting.label_panels((ax, bx))
+    plotting.figlegend(fig, (ax, bx), ncol=3)
     return plotting.finish(fig, "Deep linear MAML learns its own step size and beats the shallow floor "
-                                f"(d={cfg['d']}, K={cfg['K']}, k={cfg['inner_steps']})")
+                                f"($d={cfg['d']}$, $K={cfg['K']}$, $k={cfg['inner_steps']}$)")
 
 
 def checks(res, cfg):

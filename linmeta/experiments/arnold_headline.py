@@ -130,25 +130,32 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
     settings = _settings(cfg)
-    fig, axes = plotting.figure(len(settings), width=5.2)
+    fig, axes = plotting.figure(len(settings), width="text" if len(settings) > 1 else "column",
+                                height=2.7, sharey=len(settings) > 1)
     width = 0.2
     for ax, s in zip(axes, settings):
         r = res[s]
         x = np.arange(len(BASES))
         for j, v in enumerate(VARIANTS):
             ax.bar(x + (j - 1.5) * width, r["table_mean"][:, j], width, yerr=2 * r["table_se"][:, j],
-                   color=plotting.COLORS[j], label=LABELS[v], capsize=2)
-        ax.axhline(r["theory"]["floor"], color="k", ls="--", lw=1, label=f"shallow floor, α={cfg['alpha']:g}")
+                   color=plotting.COLORS[j], label=LABELS[v], capsize=1.5, error_kw={"elinewidth": 0.8})
+        ax.axhline(r["theory"]["floor"], color="k", ls="--", lw=1,
+                   label=f"shallow floor, $\\alpha={cfg['alpha']:g}$ (closed form)")
         ax.axhline(r["theory"]["floor_opt"], color="k", ls=":", lw=1,
-                   label=f"shallow, optimal α={r['theory']['alpha_opt']:.2f}")
-        ax.set_xticks(x, ["shallow (L=1)", f"deep (L={len(cfg['deep_widths']) + 1})"])
-        ax.set_ylabel("final post-adaptation loss (±2 SE)")
-        ax.set_title("isotropic inputs" if s == "iso" else f"rotated inputs, cond {cfg['cond']:g}", fontsize=9)
-        ax.legend(fontsize=7)
+                   label="shallow floor, optimal $\\alpha$ (closed form)")
+        ax.set_xticks(x, ["shallow ($L=1$)", f"deep ($L={len(cfg['deep_widths']) + 1}$)"])
+        ax.set_title("isotropic inputs" if s == "iso" else f"rotated inputs, condition number {cfg['cond']:g}")
+    axes[0].set_ylabel("final post-adaptation loss ($\\pm$2 SE)")
+    if len(settings) > 1:
+        plotting.label_panels(axes)
+    h, lab = axes[0].get_legend_handles_labels()
+    order = [lab.index(LABELS[v]) for v in VARIANTS] + [i for i, t in enumerate(lab) if t not in LABELS.values()]
+    plotting.figlegend(fig, handles=[h[i] for i in order], labels=[lab[i] for i in order])
     return plotting.finish(fig, "MAML vs extra linear layers vs meta-optimizers (linear regression, "
-                                f"d={cfg['d']}, K={cfg['K']}, α={cfg['alpha']:g}, {cfg['seeds']} seeds)")
+                                f"$d={cfg['d']}$, $K={cfg['K']}$, $\\alpha={cfg['alpha']:g}$, {cfg['seeds']} seeds)")
 
 
 def _diff(a, b):

@@ -193,57 +193,62 @@ def run(cfg, ctx):
 # ----------------------------------------------------------------------------------------------
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, (ax, bx, cx) = plotting.figure(3, width=4.6, height=3.6)
+    fig, (ax, bx, cx) = plotting.figure(3, width="text", height=3.6)
     alphas = np.array(cfg["id_alphas"])
     for i, L in enumerate(cfg["id_depths"]):
         r = res["identities"][f"L{L}"]
         c = plotting.COLORS[i]
-        ax.plot(r["res_alphas"], r["resid"].max(0), "-o", ms=3, color=c, label=f"all layers, L={L}: ‖R(α)‖")
-        ax.plot(alphas, np.maximum(r["bottom"].max(0), 1e-17), "v", ms=4, color=c, alpha=0.7,
-                label="bottom-only: rel. err of M⁺ = M − αS₁S₁ᵀG" if i == 0 else None)
-        ax.plot(alphas, np.maximum(r["top"].max(0), 1e-17), "^", ms=4, color=c, alpha=0.7,
-                label="top-only: rel. err of M⁺ = M − αG P_LᵀP_L" if i == 0 else None)
+        ax.plot(r["res_alphas"], r["resid"].max(0), "-o", ms=2.5, color=c,
+                label=f"all layers, $L={L}$: $\\|R(\\alpha)\\|$")
+        ax.plot(alphas, np.maximum(r["bottom"].max(0), 1e-17), "v", ms=3, color=c, alpha=0.8,
+                label="bottom only: rel. err. of $M^+=M-\\alpha S_1S_1^\\top G$" if i == 0 else None)
+        ax.plot(alphas, np.maximum(r["top"].max(0), 1e-17), "^", ms=3, color=c, alpha=0.8,
+                label="top only: rel. err. of $M^+=M-\\alpha G P_L^\\top P_L$" if i == 0 else None)
         lo, hi = r["lo"].min(0), r["hi"].max(0)
         ratios = r["resid"][:, :-1] / r["resid"][:, 1:]
         mid = r["res_alphas"][:-1]
         bx.fill_between(mid, lo, np.minimum(hi, 8), color=c, alpha=0.15, lw=0)
         for j, row in enumerate(ratios):
-            bx.plot(mid, row, "o-", ms=2.5, lw=0.8, color=c, label=f"L={L} ({len(ratios)} nets)" if j == 0 else None)
+            bx.plot(mid, row, "o-", ms=2, lw=0.7, color=c, label=f"$L={L}$ ({len(ratios)} nets)" if j == 0 else None)
     a = np.array(res["identities"][f"L{cfg['id_depths'][0]}"]["res_alphas"])
     ref = res["identities"][f"L{cfg['id_depths'][0]}"]["resid"].max(0)
-    ax.plot(a, ref[-1] * (a / a[-1]) ** 2, "k:", lw=1, label="∝ α²")
-    ax.set(xscale="log", yscale="log", xlabel="inner step α", ylabel="error / residual (Frobenius)",
-           title="exact left/right factors; O(α²) all-layer residual")
-    ax.legend(fontsize=6, loc="center right")
-    bx.axhline(4, color="k", lw=1)
-    bx.set(xscale="log", xlabel="α", ylabel="‖R(α)‖ / ‖R(α/2)‖",
-           title="ratio per halving; band: rigorous O(α³) bound")
-    bx.legend(fontsize=7)
+    ax.plot(a, ref[-1] * (a / a[-1]) ** 2, "k:", lw=1, label="$\\propto\\alpha^2$")
+    ax.set(xscale="log", yscale="log", xlabel="inner step $\\alpha$", ylabel="error or residual (Frobenius)")
+    ax.set_title("exact left/right factors;\n$O(\\alpha^2)$ all-layer residual")
+    bx.axhline(4, color="k", lw=0.8, label="4: pure $\\alpha^2$ scaling")
+    bx.fill_between([], [], [], color=plotting.GREY, alpha=0.3, lw=0, label="rigorous $O(\\alpha^3)$ bound")
+    bx.set(xscale="log", xlabel="$\\alpha$", ylabel="$\\|R(\\alpha)\\|\\,/\\,\\|R(\\alpha/2)\\|$")
+    bx.set_title("ratio per halving of $\\alpha$")
+    plotting.plain_log_ticks(bx.xaxis)
     th = res["theory"]
     lam = th["lam"]
     order = np.argsort(lam)
-    cx.plot(lam[order], th["P_star_proj"][order], "k-", lw=1.5, label="optimal one-step P* (closed form)")
-    cx.plot(lam[order], 1 / lam[order], "k:", lw=1, label="Σ⁻¹ (K → ∞ limit)")
-    cx.axhline(th["scalar_step"], color="gray", ls="--", lw=1, label="optimal scalar step a*")
+    cx.plot(lam[order], th["P_star_proj"][order], "k-", lw=1.2, label="optimal one-step $P^*$ (closed form)")
+    cx.plot(lam[order], 1 / lam[order], "k:", lw=1, label="$\\Sigma^{-1}$ ($K\\to\\infty$ limit)")
+    cx.axhline(th["scalar_step"], color=plotting.GREY, ls="--", lw=1, label="optimal scalar step $a^*$")
     markers = {"top": "s", "all": "o", "bottom": "D"}
     for i, (m, name) in enumerate(MODELS.items()):
         p = res["learned"][m]
         mean, se = mean_and_se(p["proj"])
-        plotting.errorbars(cx, lam[order] * (1 + 0.04 * (i - 1)), mean[order], se[order], k=2, fmt=markers[m],
-                           color=plotting.COLORS[i + 3], label=f"learned, {name} (±2 SE)")
+        plotting.errorbars(cx, lam[order] * (1 + 0.05 * (i - 1)), mean[order], se[order], k=2, fmt=markers[m],
+                           color=plotting.COLORS[i + 3], label=f"learned, {name} ($\\pm$2 SE)")
     init = res["learned"]["top"]["proj_init"].mean(0)
-    cx.plot(lam[order], init[order], "x", color="gray", label="top-only at initialisation (mean)")
-    cx.set(xscale="log", yscale="log", xlabel="eigenvalue λ_i of Σ (eigenvector v_i)", ylabel="v_iᵀ P v_i",
-           title=f"learned vs optimal preconditioner (K={cfg['K']}, α={cfg['alpha']:g})")
+    cx.plot(lam[order], init[order], "x", color=plotting.GREY, label="top only, at initialisation (mean)")
+    cx.set(xscale="log", yscale="log", xlabel="eigenvalue $\\lambda_i$ of $\\Sigma$ (eigenvector $v_i$)",
+           ylabel="$v_i^\\top P\\, v_i$")
+    cx.set_title(f"learned vs optimal $P$\n($K={cfg['K']}$, $\\alpha={cfg['alpha']:g}$)")
     cx.set_xticks(lam[order], [f"{x:.3g}" for x in lam[order]])
     cx.xaxis.set_minor_locator(NullLocator())
     cx.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     cx.yaxis.set_major_formatter(ScalarFormatter())
     cx.yaxis.set_minor_formatter(NullFormatter())
-    cx.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
+    plotting.label_panels((ax, bx, cx))
+    plotting.legend_below(fig, (ax, bx, cx))
     return plotting.finish(fig, "The upper layers of a deep linear net are an implicit meta-optimizer: exact "
-                                "left/right factors, an O(α²) all-layer sum, and a learned P that is the optimal one")
+                                "left/right factors, an $O(\\alpha^2)$ all-layer sum, and a learned $P$ that is the "
+                                "optimal one")
 
 
 def checks(res, cfg):

@@ -139,31 +139,34 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(2, 2, width=5.0, height=3.3)
+    fig, axes = plotting.figure(2, 2, width="text", height=4.9, sharex=True)
     th = res["theory"]
     for row, which in enumerate(FAMILIES):
         ax_acc, ax_loss = axes[2 * row], axes[2 * row + 1]
         for i, (key, (label, _)) in enumerate(MODELS.items()):
             p = res[which][key]
             c = plotting.COLORS[i]
-            plotting.band(ax_acc, p["step"], p["curve"]["acc_post"], label=f"{label}, post", color=c, axis=1,
-                          spread="minmax")
-            ax_acc.plot(p["step"], p["curve"]["acc_pre"].mean(1), ":", color=c, lw=1,
-                        label="pre-adaptation" if i == 0 else None)
+            plotting.band(ax_acc, p["step"], p["curve"]["acc_post"], label=label, color=c, axis=1, spread="minmax")
+            ax_acc.plot(p["step"], p["curve"]["acc_pre"].mean(1), ":", color=c, lw=1)
             plotting.band(ax_loss, p["step"], p["curve"]["loss_post"], label=label, color=c, axis=1, spread="minmax")
         if cfg["inner_steps"] == 1 and which == "centred":
-            ax_acc.axhline(th["accuracy"], color="k", ls="--", lw=1, label="LogR from w₀=0 (closed form)")
-            ax_loss.axhline(th["loss"], color="k", ls="--", lw=1, label="LogR from w₀=0: its best (closed form)")
-        ax_loss.axhline(np.log(2), color="gray", ls=":", lw=1, label="log 2 (chance)")
-        title = "centred tasks, E[w*] = 0" if which == "centred" else f"shifted tasks, ‖E[w*]‖ = {cfg['shift']:g}"
-        ax_acc.set(xlabel="meta-training iteration", ylabel="meta-test accuracy", title=title)
-        ax_loss.set(xlabel="meta-training iteration", ylabel="post-adaptation meta-test loss", title=title)
-        ax_acc.legend(fontsize=6)
-        ax_loss.legend(fontsize=6)
-    return plotting.finish(fig, f"LogR vs LogR+LinNet vs LogR+KFO at a fixed inner step α={cfg['alpha']:g} "
-                                f"(d={cfg['d']}, K={cfg['K']}, k={cfg['inner_steps']}; mean and min-max over "
-                                f"{cfg['seeds']} seeds)")
+            ax_acc.axhline(th["accuracy"], color="k", ls="--", lw=1, label="LogR from $w_0=0$ (closed form)")
+            ax_loss.axhline(th["loss"], color="k", ls="--", lw=1)
+        ax_loss.axhline(np.log(2), color=plotting.GREY, ls="-.", lw=1, label="$\\log 2$ (chance loss)")
+        title = "centred tasks, $E[w^*]=0$" if which == "centred" else f"shifted tasks, $\\|E[w^*]\\|={cfg['shift']:g}$"
+        ax_acc.set(ylabel="meta-test accuracy", title=title)
+        ax_loss.set(ylabel="post-adaptation meta-test loss", title=title)
+    for ax in axes[2:]:
+        ax.set_xlabel("meta-training iteration")
+    plotting.label_panels(axes)
+    plotting.figlegend(fig, handles=[*axes[0].get_legend_handles_labels()[0], *axes[1].get_legend_handles_labels()[0],
+                                     plotting.handle("pre-adaptation accuracy (same colour)", color=plotting.GREY,
+                                                     ls=":")])
+    return plotting.finish(fig, f"LogR vs LogR+LinNet vs LogR+KFO at a fixed inner step $\\alpha={cfg['alpha']:g}$ "
+                                f"($d={cfg['d']}$, $K={cfg['K']}$, $k={cfg['inner_steps']}$; post-adaptation: mean and "
+                                f"min–max over {cfg['seeds']} seeds)")
 
 
 def _finding(name, theory, value, se, tolerance, passed) -> Check:

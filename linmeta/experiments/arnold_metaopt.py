@@ -214,33 +214,41 @@ def run(cfg, ctx):
     return res
 
 
+_FLOOR_MATH = {"fixed": "MAML at fixed $\\alpha$", "scalar": "optimal scalar step",
+               "diagonal": "best diagonal $P$ (Meta-SGD)", "full": "best $P$ (KFO / Meta-Curvature)"}
+
+
+@plotting.styled
 def plot(res, cfg):
-    fig, (ax, bx) = plotting.figure(2, width=5.4, height=3.8)
+    fig, (ax, bx) = plotting.figure(2, width="text", height=3.3, gridspec_kw={"width_ratios": (1.3, 1)})
     th = res["theory"]
     floor_style = {"fixed": "--", "scalar": ":", "diagonal": "-.", "full": "-"}
     for key, ls in floor_style.items():
-        for a in (ax, bx):
-            a.axhline(th[f"loss_{key}"], color="k", ls=ls, lw=0.9, alpha=0.7,
-                      label=f"{FLOOR_LABELS[key]} (closed form)" if a is ax else None)
+        ax.axhline(th[f"loss_{key}"], color="k", ls=ls, lw=0.9, alpha=0.7,
+                   label=f"floor: {_FLOOR_MATH.get(key, FLOOR_LABELS[key])} (closed form)")
+        bx.axvline(th[f"loss_{key}"], color="k", ls=ls, lw=0.9, alpha=0.7)
     names = [it for it in res["methods"]]
+    labels = [next(v[1] for v in METHODS.values() if v[0] == k) for k in names]
     for i, key in enumerate(names):
         p = res["methods"][key]
-        label = next(v[1] for v in METHODS.values() if v[0] == key)
-        plotting.band(ax, p["step"], p["curve"], label=label, color=plotting.COLORS[i], axis=1, spread="minmax")
+        plotting.band(ax, p["step"], p["curve"], label=labels[i], color=plotting.COLORS[i], axis=1, spread="minmax")
         m, se = crossed_table_mean_se(p["final"])
-        plotting.errorbars(bx, [i], [m], [se], k=2, color=plotting.COLORS[i])
+        bx.errorbar([m], [i], xerr=[2 * se], fmt="o", ms=3.5, capsize=1.5, elinewidth=0.8, color=plotting.COLORS[i])
     ax.set_yscale("log")
-    ax.set(xlabel="meta-training iteration", ylabel="post-adaptation meta-test loss",
-           title=f"mean and min-max over {cfg['seeds']} seeds; {cfg['curve_tasks']} held-out tasks")
-    ax.title.set_fontsize(8)
-    ax.legend(fontsize=6, ncol=2)
-    bx.set_xticks(range(len(names)), [next(v[1] for v in METHODS.values() if v[0] == k) for k in names],
-                  rotation=30, ha="right", fontsize=7)
-    bx.set(ylabel="final post-adaptation loss (±2 SE)", yscale="log",
-           title=f"final loss vs the floor of each class; {cfg['test_tasks']} fresh test tasks")
-    bx.title.set_fontsize(8)
+    ax.set(xlabel="meta-training iteration", ylabel="post-adaptation meta-test loss")
+    ax.set_title(f"mean, min–max over {cfg['seeds']} seeds; {cfg['curve_tasks']} held-out tasks")
+    bx.set_yticks(range(len(names)), [lab.replace("L=2", "$L=2$") for lab in labels])
+    bx.set_ylim(len(names) - 0.5, -0.5)
+    bx.set(xlabel="final post-adaptation loss ($\\pm$2 SE)", xscale="log")
+    plotting.plain_log_ticks(ax.yaxis)
+    plotting.plain_log_ticks(bx.xaxis)
+    bx.set_title(f"final loss vs each class's floor\n({cfg['test_tasks']} fresh test tasks)")
+    plotting.label_panels((ax, bx))
+    plotting.figlegend(fig, (ax,))
+    for lab in fig.legends[-1].get_texts():
+        lab.set_text(lab.get_text().replace("L=2", "$L=2$"))
     return plotting.finish(fig, "Meta-optimizers learned with the initialisation reach the closed-form optimum of "
-                                f"their class (d={cfg['d']}, K={cfg['K']}, α={cfg['alpha']:g}, one step)")
+                                f"their class ($d={cfg['d']}$, $K={cfg['K']}$, $\\alpha={cfg['alpha']:g}$, one step)")
 
 
 def checks(res, cfg):

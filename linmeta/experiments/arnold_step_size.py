@@ -114,38 +114,49 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, (ax, bx, cx) = plotting.figure(3, width=4.4)
+    fig, (ax, bx, cx) = plotting.figure(3, width="text", height=3.0)
     th = res["theory"]
     fam = family(cfg)
     for i, L in enumerate(cfg["depths"]):
         r, c = res[f"L{L}"], plotting.COLORS[i]
         x = np.maximum(r["step"], 0.5)
-        plotting.band(ax, x, r["eig"].mean(axis=2), axis=1, color=c, label=f"L={L}: mean eigenvalue of α·P")
-        ax.plot(x, r["eig"].min(axis=2).mean(axis=1), ":", color=c, lw=1, label=f"L={L}: min / max eigenvalue")
+        plotting.band(ax, x, r["eig"].mean(axis=2), axis=1, color=c, label=f"$L={L}$")
+        ax.plot(x, r["eig"].min(axis=2).mean(axis=1), ":", color=c, lw=1)
         ax.plot(x, r["eig"].max(axis=2).mean(axis=1), ":", color=c, lw=1)
         for s in range(r["upper"].shape[1]):
-            bx.plot(x, cfg["alpha"] * r["upper"][:, s], "-", color=c, lw=1, alpha=0.7,
-                    label=f"L={L}, one line per seed" if s == 0 else None)
-        plotting.band(cx, x, r["loss"], axis=1, color=c, label=f"L={L}: measured")
+            bx.plot(x, cfg["alpha"] * r["upper"][:, s], "-", color=c, lw=0.8, alpha=0.7)
+        plotting.band(cx, x, r["loss"], axis=1, color=c)
         pred = [shallow.shallow_floor(fam, cfg["K"], a, cfg["inner_steps"]) for a in r["eig"].mean(axis=(1, 2))]
-        cx.plot(x, pred, "--", color=c, lw=1, label=f"L={L}: shallow closed form at the learned step")
-    ax.axhline(th["alpha_opt"], color="k", ls="--", lw=1, label=f"optimal shallow step α*={th['alpha_opt']:.3g}")
-    ax.axhline(cfg["alpha"], color="gray", ls=":", lw=1, label=f"fixed α={cfg['alpha']:g} (shallow)")
+        cx.plot(x, pred, "--", color=c, lw=1)
+    for a in (ax, bx):
+        a.axhline(th["alpha_opt"], color="k", ls="--", lw=1)
+    ax.axhline(cfg["alpha"], color=plotting.GREY, ls=":", lw=1)
     ax.set_yscale("log")
-    ax.set_ylabel("effective step (eigenvalues of α·P)")
-    bx.axhline(th["alpha_opt"], color="k", ls="--", lw=1, label="α*")
+    ax.set_ylabel("effective inner step")
+    ax.set_title("eigenvalues of $\\alpha P$")
     bx.set_yscale("log")
-    bx.set_ylabel("α‖W_L⋯W_2‖² (bottom layer's step)")
-    cx.axhline(th["floor"], color="gray", ls=":", lw=1, label="shallow floor at fixed α")
-    cx.axhline(th["floor_opt"], color="k", ls="--", lw=1, label="shallow floor at α*")
+    bx.set_ylabel("$\\alpha\\|W_L\\cdots W_2\\|^2$")
+    bx.set_title("bottom layer's step, per seed")
+    cx.axhline(th["floor"], color=plotting.GREY, ls=":", lw=1)
+    cx.axhline(th["floor_opt"], color="k", ls="--", lw=1)
     cx.set_ylabel("post-adaptation meta-test loss")
+    cx.set_title("loss vs closed form")
     for a in (ax, bx, cx):
         a.set_xscale("log")
         a.set_xlabel("meta-training iteration (+0.5)")
-        a.legend(fontsize=6)
+    plotting.label_panels((ax, bx, cx))
+    h = plotting.handle
+    handles = ax.get_legend_handles_labels()[0] + [
+        h("min / max eigenvalue (a)", color=plotting.GREY, ls=":", lw=1),
+        h(f"optimal shallow step $\\alpha^*={th['alpha_opt']:.3g}$ (a, b); shallow floor at $\\alpha^*$ (c)", ls="--", lw=1),
+        h(f"fixed $\\alpha={cfg['alpha']:g}$ (a); shallow floor at fixed $\\alpha$ (c)", color=plotting.GREY, ls=":",
+          lw=1),
+        h("shallow closed form at the learned step (c)", color=plotting.COLORS[0], ls="--", lw=1)]
+    plotting.figlegend(fig, handles=handles)
     return plotting.finish(fig, "The implicit preconditioner of deep linear MAML grows to the optimal one-step size "
-                                f"(d={cfg['d']}, K={cfg['K']}, α={cfg['alpha']:g}; bands ±1 SE over {cfg['seeds']} seeds)")
+                                f"($d={cfg['d']}$, $K={cfg['K']}$, $\\alpha={cfg['alpha']:g}$; bands $\\pm$1 SE over {cfg['seeds']} seeds)")
 
 
 def checks(res, cfg):

@@ -145,71 +145,74 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, (ax, bx, cx) = plotting.figure(3, width=4.6, height=4.2)
+    # Print-size version of the hero figure: few filled levels with integer colourbar ticks, one set of
+    # inner-step arrows (after meta-training, with those tasks' solution curves), and every explanation in
+    # the shared legend rather than in the panels.
+    fig, (ax, bx, cx) = plotting.figure(3, width="text", height=3.0)
+    C = plotting.COLORS
+    deep_c, shallow_c = C[1], C[0]
     g, F = res["grid"], res["surface"]
     R = g[-1]
-    levels = np.linspace(-4, np.log10(F.max()), 25)
-    cs = ax.contourf(g, g, np.log10(F.T + 1e-4), levels=levels, cmap="viridis")
-    fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.02, label="log₁₀ meta-loss (closed form)")
-    # solution curves w1 w2 = w* of the arrow tasks
+    top = float(np.ceil(np.log10(F.max())))
+    cs = ax.contourf(g, g, np.log10(F.T + 1e-4), levels=np.linspace(-4, top, 9), cmap="viridis")
+    cb = plotting.colorbar(fig, cs, ax, label="$\\log_{10}$ meta-loss (closed form)")
+    cb.set_ticks(np.arange(-4, top + 0.5, 2))
     t = np.linspace(-R, R, 400)
     t = t[np.abs(t) > 1e-3]
-    for j, w in enumerate(res["arrow_tasks"]):
+    for w in res["arrow_tasks"]:  # solution curves w1 w2 = w* of the arrow tasks
         with np.errstate(divide="ignore"):
             y = w / t
         y[np.abs(y) > R] = np.nan
-        ax.plot(t, y, color="w", lw=0.6, ls="--", alpha=0.7)
+        ax.plot(t, y, color="w", lw=0.5, ls="--", alpha=0.8)
     for i in range(res["deep_path"].shape[1]):
         p = res["deep_path"][:, i]
-        ax.plot(p[:, 0], p[:, 1], color="tab:red", lw=1.2)
-        ax.plot(*p[0], "o", color="tab:red", ms=4)
-    ax.plot(res["minima"][:, 0], res["minima"][:, 1], "*", color="w", ms=11, mec="k",
-            label="minima: m=0, αρ(w₁²+w₂²)=1")
-    for key, col in (("arrows_deep_start", "orange"), ("arrows_deep_end", "w")):
-        start = res["deep_path"][0, 0] if key.endswith("start") else res["deep_path"][-1, 0]
-        for tgt in res[key]:
-            ax.annotate("", xy=tgt, xytext=start, arrowprops=dict(arrowstyle="->", color=col, lw=1.2))
-    ax.set_xlim(-R, R)
-    ax.set_ylim(-R, R)
-    ax.set_xlabel("w₁")
-    ax.set_ylabel("w₂")
-    ax.set_title("deep ŷ = w₂w₁x: MAML trajectories (red); inner steps to 5 tasks\nat init (orange) and after "
-                 "meta-training (white); solutions w₁w₂=w* (dashed)", fontsize=8)
-    ax.legend(fontsize=7, loc="lower left")
+        ax.plot(p[:, 0], p[:, 1], color=deep_c, lw=1.0, label="deep: MAML (SGD) paths" if i == 0 else None)
+        ax.plot(*p[0], "o", color=deep_c, ms=3, label="initialisations" if i == 0 else None)
+    ax.plot(res["minima"][:, 0], res["minima"][:, 1], "*", color="w", ms=8, mec="k", mew=0.5, ls="",
+            label="minima: $m=0$, $\\alpha\\rho(w_1^2+w_2^2)=1$")
+    start = res["deep_path"][-1, 0]
+    for tgt in res["arrows_deep_end"]:
+        ax.annotate("", xy=tgt, xytext=start, arrowprops=dict(arrowstyle="->", color="w", lw=1.0))
+    ax.set(xlim=(-R, R), ylim=(-R, R), xlabel="$w_1$", ylabel="$w_2$")
+    ax.set_aspect("equal")
+    ax.set_title("deep $\\hat y = w_2 w_1 x$")
     # shallow
-    bx.plot(g, res["shallow_curve"], "k-", lw=1.5, label="shallow meta-loss (closed form)")
-    bx.axhline(res["floor_shallow"], color="k", ls=":", lw=1, label="shallow floor ½ρ(1−αρ)²s²")
+    bx.plot(g, res["shallow_curve"], "k-", lw=1.2, label="shallow meta-loss (closed form)")
+    bx.axhline(res["floor_shallow"], color="k", ls=":", lw=1, label="shallow floor $\\frac{1}{2}\\rho(1-\\alpha\\rho)^2s^2$")
     for i in range(res["shallow_path"].shape[1]):
         p = res["shallow_path"][:, i, 0]
         bx.plot(p[0], res["shallow_loss"][0, i], "o", color="k", ms=3)
-        bx.plot(p[-1], res["shallow_loss"][-1, i], "s", color="tab:blue", ms=4)
-    step = 0.08 * res["shallow_curve"].max()
+        bx.plot(p[-1], res["shallow_loss"][-1, i], "s", color=shallow_c, ms=4,
+                label="shallow: trained $w$ (from the dots)" if i == 0 else None)
+    step = 0.1 * res["shallow_curve"].max()
+    start = res["shallow_path"][-1, 0, 0]
     for j, (w, tgt) in enumerate(zip(res["arrow_tasks"], res["arrows_shallow_end"][:, 0])):
         y = -step * (j + 1)
-        start = res["shallow_path"][-1, 0, 0]
-        bx.annotate("", xy=(tgt, y), xytext=(start, y), arrowprops=dict(arrowstyle="->", color="tab:blue"))
-        bx.plot(w, y, "x", color="tab:blue", ms=5)
-    bx.axhline(0, color="gray", lw=0.5)
-    bx.set_xlabel("w")
-    bx.set_ylabel("meta-loss")
-    bx.set_title("shallow ŷ = wx: init (dots) → trained (squares);\ninner step to each task (arrows) vs its w* (×)",
-                 fontsize=8)
-    bx.legend(fontsize=7)
+        bx.annotate("", xy=(tgt, y), xytext=(start, y), arrowprops=dict(arrowstyle="->", color=shallow_c, lw=1.0))
+        bx.plot(w, y, "x", color=shallow_c, ms=4, label="shallow: inner step to a task (arrow) vs its $w^*$"
+                if j == 0 else None)
+    bx.axhline(0, color=plotting.GREY, lw=0.5)
+    bx.set(xlabel="$w$", ylabel="meta-loss")
+    bx.set_title("shallow $\\hat y = wx$")
     steps = np.arange(res["deep_loss"].shape[0])
     for i in range(res["deep_loss"].shape[1]):
-        cx.plot(steps + 1, res["deep_loss"][:, i], color="tab:red", lw=1, label="deep (each init)" if i == 0 else None)
+        cx.plot(steps + 1, res["deep_loss"][:, i], color=deep_c, lw=0.8, label="deep" if i == 0 else None)
     for i in range(res["shallow_loss"].shape[1]):
-        cx.plot(steps + 1, res["shallow_loss"][:, i], color="tab:blue", lw=1,
-                label="shallow (each init)" if i == 0 else None)
-    cx.axhline(res["floor_shallow"], color="k", ls=":", lw=1, label="shallow floor")
-    cx.set_xscale("log")
-    cx.set_yscale("log")
-    cx.set_xlabel("MAML (SGD) iteration + 1")
-    cx.set_ylabel("meta-loss along the trajectory (closed form)")
-    cx.legend(fontsize=7)
+        cx.plot(steps + 1, res["shallow_loss"][:, i], color=shallow_c, lw=0.8, label="shallow" if i == 0 else None)
+    cx.axhline(res["floor_shallow"], color="k", ls=":", lw=1)
+    cx.set(xscale="log", yscale="log", xlabel="MAML (SGD) iteration + 1", ylabel="meta-loss (closed form)")
+    cx.set_title("along each path")
+    plotting.legend(cx, "lower left")
+    plotting.label_panels((ax, bx, cx))
+    h = plotting.handle
+    extra = [h("inner step to 5 tasks after training (white)", marker="$\\rightarrow$", ms=8, ls=""),
+             h("their solutions $w_1w_2=w^*$ (white, dashed)", color=plotting.GREY, ls="--", lw=0.8)]
+    handles = [a for a in ax.get_legend_handles_labels()[0]] + extra + bx.get_legend_handles_labels()[0]
+    plotting.figlegend(fig, handles=handles, labels=[a.get_label() for a in handles], ncol=3)
     return plotting.finish(fig, "Same capacity, different adaptation: the deep scalar model meta-learns its step "
-                                f"(α={cfg['alpha']:g}, ρ={cfg['rho']:g}, w*~N(0,{cfg['s']:g}²))")
+                                f"($\\alpha={cfg['alpha']:g}$, $\\rho={cfg['rho']:g}$, $w^*\\sim N(0,{cfg['s']:g}^2)$)")
 
 
 def checks(res, cfg):

@@ -218,75 +218,80 @@ def _curves(cfg):
 # --------------------------------------------------------------------------- plot
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(3, 2, width=4.4, height=3.4)
+    # 2 rows of 3 panels, each panel's legend under it (they cover no data)
+    fig, axes = plotting.figure(3, 2, width="text", height=6.4)
     cur, C = res["curves"], plotting.COLORS
     nD = len(cfg["distances"])
+    bound = "1+s_E^2D^2/R_H^2"
     # A: gain vs D/R_H
     ax = axes[0]
     for i, r in enumerate(cfg["ratios"]):
-        ax.plot(cur["D"], cur["A"][i], color=C[i], label=f"ρ_H/ρ_E={r:g}")
+        ax.plot(cur["D"], cur["A"][i], color=C[i], label=f"$\\rho_H/\\rho_E={r:g}$")
         sl = slice(i * nD, (i + 1) * nD)
         plotting.errorbars(ax, cfg["distances"], res["A"]["gain_mc"][sl], res["A"]["gain_se"][sl], color=C[i], k=2)
-    ax.plot(cur["D"], cur["A_bound"][0], "k--", lw=1, label=f"bound 1+s_E²D²/R_H² (ρ_H/ρ_E={cfg['ratios'][0]:g})")
+    ax.plot(cur["D"], cur["A_bound"][0], "k--", lw=1, label=f"bound ${bound}$ ($\\rho_H/\\rho_E={cfg['ratios'][0]:g}$)")
     ax.set_ylim(0.8, 1.15 * np.nanmax(cur["A"]))
-    ax.set(xlabel="D / R_H", ylabel="gain E_NAL / E_MAML", title="A: centre distance")
-    ax.legend(fontsize=6)
+    ax.set(xlabel="$D/R_H$", ylabel="gain $E_\\mathrm{NAL}/E_\\mathrm{MAML}$", title="centre distance")
     # B: gain vs hardness ratio
     ax = axes[1]
-    ax.plot(cur["ratio"], cur["B"]["rho_e_0"], color=C[0], label=f"αρ_E={cfg['alpha'] * cfg['rho_easy']:g}")
+    ax.plot(cur["ratio"], cur["B"]["rho_e_0"], color=C[0], label=f"$\\alpha\\rho_E={cfg['alpha'] * cfg['rho_easy']:g}$")
     plotting.errorbars(ax, cfg["ratios"], res["B"]["gain_mc"], res["B"]["gain_se"], color=C[0], k=2)
     plotting.errorbars(ax, [SMALL_RATIO, cur["peak_ratio"]], res["B_small"]["gain_mc"], res["B_small"]["gain_se"],
-                       color=C[0], k=2, fmt="s")
-    ax.plot(cur["ratio"][:-1], cur["B"]["rho_e_1"], color=C[1], label="αρ_E=1")  # ratio 1 is degenerate there
+                       color=C[0], k=2, fmt="s", label="small ratio and the peak (MC)")
+    ax.plot(cur["ratio"][:-1], cur["B"]["rho_e_1"], color=C[1], label="$\\alpha\\rho_E=1$")  # ratio 1 is degenerate there
     plotting.errorbars(ax, _below_one(cfg["ratios"]), res["B1"]["gain_mc"], res["B1"]["gain_se"], color=C[1], k=2)
-    ax.plot(cur["ratio"][:-1], cur["B_bound"], "k--", lw=1, label="bound (αρ_E=1)")
-    ax.set(xlabel="ρ_H / ρ_E", ylabel="gain", title=f"B: hardness ratio (D/R_H={cfg['distance']:g})", yscale="log")
-    ax.legend(fontsize=6)
-    # C: gain vs m/d
+    ax.plot(cur["ratio"][:-1], cur["B_bound"], "k--", lw=1, label="bound ($\\alpha\\rho_E=1$)")
+    ax.set(xlabel="$\\rho_H/\\rho_E$", ylabel="gain", title=f"hardness ratio ($D/R_H={cfg['distance']:g}$)",
+           yscale="log")
+    plotting.plain_log_ticks(ax.yaxis)
+    # C: gain vs K/d
     ax = axes[2]
-    ax.plot(cur["m"] / cfg["d"], cur["C"], color=C[0], label="closed form, m-sample inner step")
+    ax.plot(cur["m"] / cfg["d"], cur["C"], color=C[0], label="closed form, $K$-sample inner step")
     plotting.errorbars(ax, np.array(cfg["Ks"]) / cfg["d"], res["C"]["gain_mc"], res["C"]["gain_se"], color=C[0],
-                       k=2, label="Monte Carlo (±2 SE)")
+                       k=2, label="Monte Carlo ($\\pm$2 SE)")
     ax.axhline(cur["C_pop"], color="k", ls="--", lw=1, label="population gradients (= bound)")
-    ax.axvline(cur["m_star"] / cfg["d"], color="gray", ls=":", lw=1, label="m*: w_MAML = w_NAL")
-    ax.set(xlabel="m / d", ylabel="gain", title="C: inner-loop samples (αρ_E=1)", xscale="log")
-    ax.legend(fontsize=6)
+    ax.axvline(cur["m_star"] / cfg["d"], color=plotting.GREY, ls=":", lw=1,
+               label="$K^*$: $w_\\mathrm{MAML}=w_\\mathrm{NAL}$")
+    ax.set(xlabel="$K/d$", ylabel="gain", title="inner-loop samples ($\\alpha\\rho_E=1$)", xscale="log")
     # D: gain vs R_E
     ax = axes[3]
     nR = len(cfg["radii_easy"])
-    for i, (lab, key) in enumerate((("αρ_E=1", "rho_e_0"), (f"αρ_E={cfg['alpha'] * cfg['rho_easy']:g}", "rho_e_1"))):
+    for i, (lab, key) in enumerate((("$\\alpha\\rho_E=1$", "rho_e_0"),
+                                    (f"$\\alpha\\rho_E={cfg['alpha'] * cfg['rho_easy']:g}$", "rho_e_1"))):
         ax.plot(cur["R"], cur["D_panel"][key], color=C[i], label=lab)
         sl = slice(i * nR, (i + 1) * nR)
         plotting.errorbars(ax, cfg["radii_easy"], res["D"]["gain_mc"][sl], res["D"]["gain_se"][sl], color=C[i], k=2)
-    ax.set(xlabel="R_E (easy-task spread)", ylabel="gain", title="D: spread of the easy tasks")
-    ax.legend(fontsize=6)
+    ax.set(xlabel="$R_E$ (easy-task spread)", ylabel="gain", title="spread of the easy tasks")
     # E: gain vs k
     ax = axes[4]
     ks = np.array(cfg["steps"])
     ax.plot(cur["k"], cur["E_pop"], color=C[0], label="population gradients")
     plotting.errorbars(ax, ks, res["E"]["gain_mc"], res["E"]["gain_se"], color=C[0], k=2)
-    ax.plot(cur["k"], cur["E_fresh"], color=C[1], label=f"K={cfg['K_steps']}, fresh batch per step")
+    ax.plot(cur["k"], cur["E_fresh"], color=C[1], label=f"$K={cfg['K_steps']}$, fresh batch per step")
     plotting.errorbars(ax, ks, res["E_fresh"]["gain_mc"], res["E_fresh"]["gain_se"], color=C[1], k=2)
     ks_same = ks[ks <= landscape.MAX_SAME_BATCH_STEPS]
-    ax.plot(cur["k"][: len(cur["E_same"])], cur["E_same"], color=C[2], label=f"K={cfg['K_steps']}, one batch (engine)")
+    ax.plot(cur["k"][: len(cur["E_same"])], cur["E_same"], color=C[2],
+            label=f"$K={cfg['K_steps']}$, one batch (engine)")
     plotting.errorbars(ax, ks_same, res["E_same"]["gain_mc"], res["E_same"]["gain_se"], color=C[2], k=2)
-    ax.axhline(cur["E_bound"], color="k", ls="--", lw=1, label="bound 1+s_E²D²/R_H²")
-    ax.set(xlabel="inner steps k", ylabel="gain", title=f"E: adaptation steps (αρ_E={cfg['alpha'] * cfg['rho_easy_k']:g})")
-    ax.legend(fontsize=6)
+    ax.axhline(cur["E_bound"], color="k", ls="--", lw=1, label=f"bound ${bound}$")
+    ax.set(xlabel="inner steps $k$", ylabel="gain",
+           title=f"adaptation steps ($\\alpha\\rho_E={cfg['alpha'] * cfg['rho_easy_k']:g}$)")
     # F: bound vs gain over random instances
     ax = axes[5]
     rnd = res["random"]
-    ax.loglog(rnd["bound"], rnd["gain"], ".", ms=2, alpha=0.5, label=f"{rnd['gain'].size} random instances")
+    ax.loglog(rnd["bound"], rnd["gain"], ".", ms=1.5, alpha=0.5, color=C[0],
+              label=f"{rnd['gain'].size} random instances")
     lim = [1.0, max(rnd["bound"].max(), 2.0)]
     ax.plot(lim, lim, "k--", lw=1, label="gain = bound")
-    ax.set(xlabel="bound 1 + s_E²D²/R_H²", ylabel="gain (closed form)", title="F: the bound (population, ρ_H≤ρ_E≤1/α)")
-    ax.legend(fontsize=6)
+    ax.set(xlabel=f"bound ${bound}$", ylabel="gain (closed form)",
+           title="the bound ($\\rho_H\\leq\\rho_E\\leq 1/\\alpha$)")
+    plotting.label_panels(axes)
+    plotting.legend_below(fig, axes)
     return plotting.finish(fig, "Collins et al.: MAML gains over NAL only with a hardness discrepancy and tightly "
-                                "packed hard tasks far from the easy ones (lines: closed form; points: Monte Carlo ±2 SE)")
-
-
-# --------------------------------------------------------------------------- checks
+                                "packed hard tasks far from the easy ones (lines: closed form; points: Monte Carlo "
+                                "$\\pm$2 SE)")
 
 
 def _z(diff, se):

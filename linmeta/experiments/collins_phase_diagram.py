@@ -148,30 +148,36 @@ def _gains(res):
     return g, se
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, (ax, bx, cx) = plotting.figure(3, width=4.3, height=3.6)
+    fig, (ax, bx, cx) = plotting.figure(3, width="text", height=2.7)
     D, r = np.array(cfg["distances"]), np.array(cfg["ratios"])
     g, se = _gains(res)
     top = max(float(np.max(res["theory"]["gain_population"])), float(np.max(g)))
-    for a, data, title in ((ax, res["theory"]["gain_population"], "closed form, population (T → ∞)"),
-                           (bx, g, f"trained: {cfg['seeds']} seeds × T = {cfg['tasks']} tasks per cell")):
+    for a, data, title in ((ax, res["theory"]["gain_population"], "closed form, population ($T\\to\\infty$)"),
+                           (bx, g, f"trained: {cfg['seeds']} seeds $\\times$ $T={cfg['tasks']}$ tasks")):
         # one square per grid cell, labelled by its value (the grid need not be evenly spaced)
         im = a.imshow(data, origin="lower", aspect="auto", vmin=1.0, vmax=top, cmap="viridis")
-        step_x, step_y = max(1, len(D) // 6), max(1, len(r) // 6)
+        step_x, step_y = max(1, len(D) // 5), max(1, len(r) // 6)
         a.set_xticks(range(0, len(D), step_x), [f"{x:g}" for x in D[::step_x]])
         a.set_yticks(range(0, len(r), step_y), [f"{x:g}" for x in r[::step_y]])
-        a.set_xlabel("D / R_H (distance of the centres in hard radii)")
-        a.set_ylabel("ρ_H / ρ_E (hardness ratio)")
-        a.set_title(title, fontsize=8)
-        fig.colorbar(im, ax=a, label="gain E_NAL / E_MAML")
+        a.set_xlabel("$D/R_H$ (centre distance)")
+        a.set_ylabel("$\\rho_H/\\rho_E$ (hardness ratio)")
+        a.set_title(title)
+        for side in ("top", "right"):
+            a.spines[side].set_visible(True)
+    plotting.colorbar(fig, im, [ax, bx], label="gain $E_\\mathrm{NAL}/E_\\mathrm{MAML}$")
     th = res["theory"]["gain"]
-    cx.plot([1, top], [1, top], "k--", lw=1, label="y = x")
-    plotting.errorbars(cx, th.ravel(), g.ravel(), se.ravel(), k=2, label="cells (±2 SE)", ms=3)
-    cx.set_xlabel(f"closed-form gain for T = {cfg['tasks']} tasks")
+    cx.plot([1, top], [1, top], "k--", lw=1, label="$y=x$")
+    plotting.errorbars(cx, th.ravel(), g.ravel(), se.ravel(), k=2, label="cells ($\\pm$2 SE)", ms=2.5,
+                       color=plotting.COLORS[0])
+    cx.set_xlabel(f"closed-form gain, $T={cfg['tasks']}$ tasks")
     cx.set_ylabel("achieved gain (simulation)")
-    cx.legend(fontsize=7)
+    cx.set_title("each cell")
+    plotting.legend(cx, "upper left")
+    plotting.label_panels((ax, bx, cx))
     return plotting.finish(fig, f"MAML vs NAL gain over the task landscape: {int(res['runs'])} models meta-trained "
-                                f"(d={cfg['d']}, α={cfg['alpha']:g}, p_H={cfg['p_hard']:g})")
+                                f"($d={cfg['d']}$, $\\alpha={cfg['alpha']:g}$, $p_H={cfg['p_hard']:g}$)")
 
 
 def exact_tolerance(dtype: str, terms: int, condition: float) -> float:

@@ -251,9 +251,11 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(2, 2, width=5.0, height=3.6)
+    fig, axes = plotting.figure(2, 2, width="text", height=6.6)
     C = plotting.COLORS
+    dist = "$\\|E\\,w_t-w^*\\|\\,/\\,\\|w_0-w^*\\|$"
     ax = axes[0]
     for i, o in enumerate(("maml", "nal")):
         r = res[o]
@@ -262,39 +264,41 @@ def plot(res, cfg):
         ax.plot(r["checkpoints"][ph1], r["dist_mean"][ph1], "o", ms=3, color=C[i],
                 label=f"{o.upper()}: SGD, mean of {cfg['runs']} runs")
     ax.axhline(cfg["tol"], color="k", ls=":", lw=1, label="tolerance")
-    ax.set(yscale="log", xlabel="outer SGD step (lr = %g)" % cfg["lr"], ylabel="|E w_t − w*| / |w_0 − w*|",
+    ax.set(yscale="log", xlabel=f"outer SGD step (lr $={cfg['lr']:g}$)", ylabel=dist,
            title="two-cluster: outer iterations to converge")
     ax.set_ylim(1e-4, 2)
-    ax.legend(fontsize=6)
     ax = axes[1]
     for i, key in enumerate(("ill_maml", "ill_nal", "well_maml", "well_nal")):
         r = res["cond"][key]
         ex, o = key.split("_")
-        lab = f"Σ=diag{EXAMPLES[ex]} {o.upper()} (κ={r['kappa']:.3g})"
+        diag = ", ".join(f"{v:g}" for v in EXAMPLES[ex])
+        lab = f"$\\Sigma=\\mathrm{{diag}}({diag})$ {o.upper()} ($\\kappa={r['kappa']:.3g}$)"
         ax.plot(np.arange(1, r["dist_pred_full"].size), r["dist_pred_full"][1:], color=C[i], label=lab)
         ax.plot(r["checkpoints"], r["dist_mean"], "o", ms=3, color=C[i])
-    ax.axhline(cfg["cond_tol"], color="k", ls=":", lw=1)
-    ax.set(xscale="log", yscale="log", xlabel="outer SGD step (lr = 1/λ_max(H))", ylabel="|E w_t − w*| / |w_0 − w*|",
+    ax.axhline(cfg["cond_tol"], color="k", ls=":", lw=1, label="tolerance")
+    ax.plot([], [], "o", ms=3, color=plotting.GREY, label="SGD, mean over runs (points)")
+    ax.set(xscale="log", yscale="log", xlabel="outer SGD step (lr $=1/\\lambda_\\max(H)$)", ylabel=dist,
            title="conditioning can go either way (P9)")
     ax.set_ylim(1e-4, 2)
-    ax.legend(fontsize=6)
     ax = axes[2]
     for i, o in enumerate(("maml", "nal")):
         f = res[o]["final"]
-        ax.plot(f[:, 0], f[:, 1], ".", color=C[i], alpha=0.6, label=f"learned {o.upper()} inits ({cfg['runs']} runs)")
-        ax.plot(*res["optimum"][o][:2], "*", color=C[i], ms=14, mec="k", label=f"closed-form w_{o.upper()}")
-    ax.plot([0, cfg["distance"]], [0, 0], "k^", ms=7, label="centres w_H, w_E")
-    ax.set(xlabel="w[0] (centre axis)", ylabel="w[1]", title="learned initialisations vs closed form")
-    ax.legend(fontsize=6)
+        ax.plot(f[:, 0], f[:, 1], ".", color=C[i], alpha=0.6, ms=3, label=f"learned {o.upper()} inits ({cfg['runs']} runs)")
+        ax.plot(*res["optimum"][o][:2], "*", color=C[i], ms=10, mec="k", mew=0.5,
+                label=f"closed-form $w_\\mathrm{{{o.upper()}}}$")
+    ax.plot([0, cfg["distance"]], [0, 0], "k^", ms=5, label="centres $w_H$, $w_E$")
+    ax.set(xlabel="$w[0]$ (centre axis)", ylabel="$w[1]$", title="learned initialisations vs closed form")
     ax = axes[3]
     a = res["achieved"]
     g = a["gain_runs"]
-    ax.plot(np.arange(g.size), g, "o", ms=3, label="achieved gain per run (MC)")
+    ax.plot(np.arange(g.size), g, "o", ms=3, color=C[0], label="achieved gain per run (Monte Carlo)")
     ax.axhline(a["gain_formula"], color="k", ls="--", label=f"closed form {a['gain_formula']:.3f}")
     m, s = g.mean(), g.std(ddof=1) / np.sqrt(g.size)
-    ax.axhspan(m - 2 * s, m + 2 * s, color=C[0], alpha=0.2, label=f"mean ± 2 SE = {m:.3f} ± {2 * s:.3f}")
-    ax.set(xlabel="run", ylabel="E_NAL / E_MAML", title="gain achieved by SGD-trained inits")
-    ax.legend(fontsize=6)
+    ax.axhspan(m - 2 * s, m + 2 * s, color=C[0], alpha=0.2, lw=0,
+               label=f"mean $\\pm$2 SE $= {m:.3f} \\pm {2 * s:.3f}$")
+    ax.set(xlabel="run", ylabel="$E_\\mathrm{NAL}/E_\\mathrm{MAML}$", title="gain achieved by SGD-trained inits")
+    plotting.label_panels(axes)
+    plotting.legend_below(fig, axes, ncol=2)
     return plotting.finish(fig, "Collins et al.: SGD-trained MAML and NAL reach the closed-form optima and gain; "
                                 "MAML's landscape is flatter, and its conditioning can be worse or better")
 

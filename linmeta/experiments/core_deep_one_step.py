@@ -132,30 +132,33 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, (ax1, ax2) = plotting.figure(2, width=5.2, height=3.8)
+    fig, (ax1, ax2) = plotting.figure(2, width="text", height=3.2)
     shots = np.array(cfg["shots"])
     for i, name in enumerate(MODELS):
         c = plotting.COLORS[i]
-        ax1.plot(shots, res["shots_theory"][i], "-", color=c, label=f"{name}: closed form")
-        plotting.errorbars(ax1, shots, res["shots_mc_mean"][i], 2 * res["shots_mc_se"][i], color=c,
-                           label=f"{name}: sampled (±2 SE)")
+        ax1.plot(shots, res["shots_theory"][i], "-", color=c, label=f"{name}")
+        plotting.errorbars(ax1, shots, res["shots_mc_mean"][i], res["shots_mc_se"][i], k=2, color=c)
     ax1.set_xscale("log", base=2)
-    ax1.set_xlabel("support shots K")
+    ax1.set_xticks(shots, [f"{K:g}" for K in shots])
+    ax1.minorticks_off()
+    ax1.set_xlabel("support shots $K$")
     ax1.set_ylabel("expected post-adaptation loss")
-    ax1.set_title(f"one inner step, α = {cfg['alpha']}", fontsize=9)
-    ax1.legend(fontsize=6)
+    ax1.set_title(f"one inner step, $\\alpha={cfg['alpha']:g}$")
     alphas = np.array(cfg["alphas"])
     for h, label in ((0, "shallow (same end-to-end map)"), (1, "depth 2, MAML")):
         c = plotting.COLORS[3 + h]
-        ax2.plot(res["alpha_grid"], res["alpha_curve"][h], "-", color=c, label=f"{label}: closed form")
-        plotting.errorbars(ax2, alphas, res["alpha_mc_mean"][h], 2 * res["alpha_mc_se"][h], color=c,
-                           label=f"{label}: sampled (±2 SE)")
-    ax2.set_xlabel("inner step size α")
+        ax2.plot(res["alpha_grid"], res["alpha_curve"][h], "-", color=c, label=label)
+        plotting.errorbars(ax2, alphas, res["alpha_mc_mean"][h], res["alpha_mc_se"][h], k=2, color=c)
+    ax2.set_xlabel("inner step size $\\alpha$")
     ax2.set_ylabel("expected post-adaptation loss")
-    ax2.set_title(f"K = {cfg['alpha_shots']} shots", fontsize=9)
-    ax2.legend(fontsize=6)
-    return plotting.finish(fig, "Deep linear models: exact one-step K-shot meta-loss vs simulation")
+    ax2.set_title(f"$K={cfg['alpha_shots']}$ shots")
+    plotting.label_panels((ax1, ax2))
+    key = [plotting.handle("closed form (lines)"), plotting.handle("sampled support sets ($\\pm$2 SE)", ls="",
+                                                                  marker="o", color=plotting.GREY)]
+    plotting.legend_below(fig, (ax1, ax2), ncol=2, extra=key)  # models by colour, then what lines and points are
+    return plotting.finish(fig, "Deep linear models: exact one-step $K$-shot meta-loss vs simulation")
 
 
 def checks(res, cfg):

@@ -82,19 +82,41 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, (ax,) = plotting.figure(1, width=5.2)
-    shots = np.array(cfg["shots"])
+    # Each (K, k) point is its own piece: its own random initialisation M and its own task sample, so
+    # neighbouring K do not lie on one curve.  Closed form and simulation are therefore compared point by
+    # point (a tick and a dot), never joined; panel (b) shows the difference in units of its SE.
+    fig, (ax, bx) = plotting.figure(1, 2, width="column", height=3.9, sharex=True,
+                                    gridspec_kw={"height_ratios": (1.6, 1)})
+    shots = np.array(cfg["shots"], dtype=float)
+    n = len(cfg["steps"])
     for i, k in enumerate(cfg["steps"]):
         c = plotting.COLORS[i]
-        ax.plot(shots, res["theory"][i], "-", color=c, label=f"closed form, k={k}")
-        plotting.errorbars(ax, shots, res["mc_mean"][i], 2 * res["mc_se"][i], color=c,
-                           label=f"sampled support sets, k={k} (±2 SE)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("support shots K")
-    ax.set_ylabel("expected post-adaptation loss")
-    ax.legend(fontsize=7)
-    return plotting.finish(fig, f"Shallow MAML: exact K-shot meta-loss vs simulation (α={cfg['alpha']})")
+        x = shots * 2 ** (0.12 * (i - (n - 1) / 2))  # small offsets on the log axis keep the steps apart
+        ax.plot(x, res["theory"][i], "_", color=c, ms=9, mew=1.4)
+        plotting.errorbars(ax, x, res["mc_mean"][i], res["mc_se"][i], k=2, color=c, ms=3)
+        z = (res["mc_mean"][i] - res["theory"][i]) / res["mc_se"][i]
+        bx.plot(x, z, "o", color=c, ms=3.5)
+    ax.set_ylabel("post-adaptation loss")
+    ax.set_title("each $K$: its own initialisation $M$ and task sample", loc="left")
+    bx.axhspan(-4, 4, color=plotting.GREY, alpha=0.15, lw=0)
+    bx.axhline(0, color=plotting.THEORY, lw=0.8)
+    lim = max(5.0, 1.15 * float(np.max(np.abs((res["mc_mean"] - res["theory"]) / res["mc_se"]))))
+    bx.set_ylim(-lim, lim)
+    bx.set_xscale("log", base=2)
+    bx.set_xticks(shots, [f"{K:g}" for K in shots])
+    bx.minorticks_off()
+    bx.set_xlabel("support shots $K$")
+    bx.set_ylabel("(sim. $-$ theory) / SE")
+    fig.align_ylabels((ax, bx))
+    handles = [plotting.handle(f"$k={k}$ inner step" + ("s" if k > 1 else ""), color=plotting.COLORS[i], ls="",
+                               marker="s") for i, k in enumerate(cfg["steps"])]
+    handles += [plotting.handle("closed form", ls="", marker="_", ms=9, mew=1.4),
+                plotting.handle("sampled support sets ($\\pm$2 SE bars)", ls="", marker="o"),
+                plotting.handle("$\\pm$4 SE (the check)", ls="-", lw=5, alpha=0.3, color=plotting.GREY)]
+    plotting.figlegend(fig, handles=handles, labels=[h.get_label() for h in handles], ncol=2)
+    return plotting.finish(fig, f"Shallow MAML: exact $K$-shot meta-loss vs simulation ($\\alpha={cfg['alpha']:g}$)")
 
 
 def checks(res, cfg):

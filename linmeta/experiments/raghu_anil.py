@@ -113,8 +113,9 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(len(FAMILIES), width=4.6)
+    fig, axes = plotting.figure(len(FAMILIES), width="text", height=2.9, sharey=False)
     for ax, f in zip(axes, FAMILIES):
         for i, a in enumerate(cfg["alphas"]):
             r = res[f][f"a{i}"]
@@ -122,20 +123,22 @@ def plot(res, cfg):
                 y = r[m]["closed"] if m == "ANIL" else r[m]["mc"]
                 x0 = 3 * i + j
                 x = x0 + np.linspace(-0.15, 0.15, y.size)
-                ax.plot(x, y, "o", color=plotting.COLORS[j], ms=3, alpha=0.6,
-                        label=(f"{m} ({'closed form' if m == 'ANIL' else 'Monte Carlo'}), per seed" if i == 0 else None))
+                ax.plot(x, y, "o", color=plotting.COLORS[j], ms=2.5, alpha=0.5, mew=0,
+                        label=(f"{m} ({'closed form' if m == 'ANIL' else 'Monte Carlo'}), one per seed" if i == 0 else None))
                 mean, se = mean_se(y)
-                plotting.errorbars(ax, [x0 + 0.3], [mean], [2 * se], color=plotting.COLORS[j], fmt="s")
+                plotting.errorbars(ax, [x0 + 0.3], [mean], [se], k=2, color=plotting.COLORS[j], fmt="s",
+                                   label=f"{m}: mean over seeds ($\\pm$2 SE)" if i == 0 else None)
             ax.plot([3 * i - 0.4, 3 * i + 1.6], [r["anil_oracle"]] * 2, "k--", lw=1,
                     label="ANIL oracle (exact lower bound)" if i == 0 else None)
-        ax.axhline(res[f]["no_adaptation"], color="gray", ls=":", lw=1, label="best loss without adaptation")
+        ax.axhline(res[f]["no_adaptation"], color=plotting.GREY, ls=":", lw=1, label="best loss without adaptation")
         ticks = [3 * i + j for i in range(len(cfg["alphas"])) for j in range(len(METHODS))]
-        labels = [f"{m}\nα={a:g}" for a in cfg["alphas"] for m in METHODS]
-        ax.set_xticks(ticks, labels, fontsize=7)
-        ax.set_ylabel(f"post-adaptation loss (K={cfg['K']})")
-        ax.set_title(f"{f.replace('_', '-')} tasks, depth {len(cfg['widths']) + 1}", fontsize=9)
-        ax.legend(fontsize=6)
-    return plotting.finish(fig, "Raghu et al. Table 2 in deep linear nets: ANIL vs MAML (mean ± 2 SE over seeds)")
+        labels = [f"{m}\n$\\alpha={a:g}$" for a in cfg["alphas"] for m in METHODS]
+        ax.set_xticks(ticks, labels)
+        ax.set_ylabel(f"post-adaptation loss ($K={cfg['K']}$)")
+        ax.set_title(f"{f.replace('_', '-')} tasks, depth {len(cfg['widths']) + 1}")
+    plotting.label_panels(axes)
+    plotting.figlegend(fig, axes[:1])
+    return plotting.finish(fig, "Raghu et al. Table 2 in deep linear nets: ANIL vs MAML (mean $\\pm$2 SE over seeds)")
 
 
 def checks(res, cfg):

@@ -101,23 +101,27 @@ def _stats(r, j, weights=None):
     return crossed_difference_se(combo)
 
 
+@plotting.styled
 def plot(res, cfg):
     L = len(cfg["widths"]) + 1
-    fig, axes = plotting.figure(len(FAMILIES), width=4.4)
+    fig, axes = plotting.figure(len(FAMILIES), width="text", height=2.8)
     js = np.arange(L + 1)
     for ax, f in zip(axes, FAMILIES):
         r = res[f]
         stats = [_stats(r, j) for j in js]
-        plotting.errorbars(ax, js, [s[0] for s in stats], [2 * s[1] for s in stats], color=plotting.COLORS[0],
-                           label="Monte Carlo (mean over seeds ± 2 SE)")
-        ax.plot(js, r["mc"], "-", color=plotting.COLORS[0], alpha=0.25, lw=0.8)
-        ax.plot([L - 1], [np.mean(r["head_only_closed"])], "kx", ms=8, label="closed form: head only (ANIL step)")
-        ax.plot([L], [np.mean(r["frozen_closed"])], "k+", ms=10, label="closed form: nothing adapts")
+        ax.plot(js, r["mc"], "-", color=plotting.COLORS[0], alpha=0.25, lw=0.7)
+        plotting.errorbars(ax, js, [s[0] for s in stats], [s[1] for s in stats], k=2, color=plotting.COLORS[0],
+                           label="Monte Carlo (mean over seeds $\\pm$2 SE; faint: each seed)")
+        ax.plot([L - 1], [np.mean(r["head_only_closed"])], "x", color=plotting.COLORS[1], ms=7, mew=1.5,
+                label="closed form: head only (ANIL step)")
+        ax.plot([L], [np.mean(r["frozen_closed"])], "+", color=plotting.COLORS[1], ms=9, mew=1.5,
+                label="closed form: nothing adapts")
         ax.set_xticks(js, ["none"] + [f"1..{j}" for j in js[1:]])
         ax.set_xlabel("layers whose inner update is skipped at test time")
-        ax.set_ylabel(f"post-adaptation loss (K={cfg['K']})")
-        ax.set_title(f"MAML-trained, depth {L}, {f.replace('_', '-')} tasks", fontsize=9)
-        ax.legend(fontsize=6)
+        ax.set_ylabel(f"post-adaptation loss ($K={cfg['K']}$)")
+        ax.set_title(f"MAML-trained, depth {L}, {f.replace('_', '-')} tasks")
+    plotting.label_panels(axes)
+    plotting.figlegend(fig, axes[:1])
     return plotting.finish(fig, "Raghu et al. Table 1 in deep linear nets: freezing layers at test time")
 
 

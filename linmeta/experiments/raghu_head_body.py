@@ -110,26 +110,32 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(len(FAMILIES), width=4.6)
+    # closed form as lines, Monte Carlo as points; the bars are ±2 MC SE of the part (over the evaluation tasks)
+    # divided by the mean total, which is the share's MC error with the total held fixed
+    fig, axes = plotting.figure(len(FAMILIES), width="text", height=3.1, sharey=True)
     x = np.maximum(res["steps"], 0.5)
+    names = {"head": "head update (ANIL step)", "body": "body update"}
     for ax, f in zip(axes, FAMILIES):
         r = res[f]
         tot = r["total"].mean(1)
-        for i, (k, lab) in enumerate((("head", "head update (ANIL step)"), ("body", "body update"),
-                                      ("interaction", "interaction (α² cross term)"))):
-            ax.plot(x, r[k].mean(1) / tot, "o-", color=plotting.COLORS[i], ms=3, label=f"{lab}, Monte Carlo")
         for i, k in enumerate(("head", "body")):
-            ax.plot(x, r[f"closed_{k}"].mean(1) / tot, "k" + ("x" if i == 0 else "+"), ms=6,
-                    label=f"{k}: closed form")
-            ax.plot(x, r[f"closed_{k}_linear"].mean(1) / tot, "--", color=plotting.COLORS[i], lw=0.8,
-                    label=f"{k}: first-order (preconditioner) part")
-        ax.axhline(0.5, color="gray", ls=":", lw=1)
+            c = plotting.COLORS[i]
+            ax.plot(x, r[f"closed_{k}"].mean(1) / tot, "-", color=c, label=f"{names[k]}: closed form")
+            ax.plot(x, r[f"closed_{k}_linear"].mean(1) / tot, "--", color=c, lw=0.8,
+                    label=f"{k}: its first-order (preconditioner) part")
+            plotting.errorbars(ax, x, r[k].mean(1) / tot, r[f"{k}_se"] / tot, k=2, color=c,
+                               label=f"{k}: Monte Carlo ($\\pm$2 SE)")
+        ax.plot(x, r["interaction"].mean(1) / tot, "D", color=plotting.COLORS[2], ms=3, ls="",
+                label="interaction ($\\alpha^2$ cross term), Monte Carlo")
+        ax.axhline(0.5, color=plotting.GREY, ls=":", lw=1)
         ax.set_xscale("log")
         ax.set_xlabel("outer step (0 shown at 0.5)")
-        ax.set_ylabel("share of MAML's one-step loss reduction")
-        ax.set_title(f"{f.replace('_', '-')} tasks, 2 layers (width {cfg['width']})", fontsize=9)
-        ax.legend(fontsize=5.5)
+        ax.set_title(f"{f.replace('_', '-')} tasks, 2 layers (width {cfg['width']})")
+    axes[0].set_ylabel("share of MAML's one-step loss reduction")
+    plotting.label_panels(axes)
+    plotting.figlegend(fig, axes[:1])
     return plotting.finish(fig, "Head or body? MAML's one-step loss reduction split over meta-training")
 
 

@@ -122,26 +122,29 @@ def run(cfg, ctx):
     return res
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(2, width=4.2)
-    for ax, (key, label) in zip(axes, (("loss", "query loss ½(y − ŷ)²"), ("acc", "sign accuracy"))):
+    fig, axes = plotting.figure(2, width="text", height=2.6)
+    for ax, (key, label) in zip(axes, (("loss", "query loss $\\frac{1}{2}(y-\\hat y)^2$"), ("acc", "sign accuracy"))):
         for i, m in enumerate(METHODS):
             r = res[m] if key == "loss" else res[m]["acc"]
             mean, se = crossed_difference_se(r)
-            ax.bar(i, mean, color=plotting.COLORS[i], alpha=0.7)
-            ax.errorbar(i, mean, yerr=2 * se, color="k", capsize=3)
-            ax.plot(i + np.linspace(-0.2, 0.2, len(r["mc"])), r["mc"], "k.", ms=3)
+            ax.bar(i, mean, color=plotting.COLORS[i], alpha=0.7, width=0.7)
+            ax.errorbar(i, mean, yerr=2 * se, color="k", capsize=2, elinewidth=0.8,
+                        label="mean $\\pm$2 SE" if i == 0 else None)
+            ax.plot(i + np.linspace(-0.2, 0.2, len(r["mc"])), r["mc"], "k.", ms=2.5,
+                    label="one seed (Monte Carlo)" if i == 0 else None)
             if key == "loss" and "closed" in res[m]:
-                ax.plot([i - 0.35, i + 0.35], [np.mean(res[m]["closed"])] * 2, "k--", lw=1,
+                ax.plot([i - 0.35, i + 0.35], [np.mean(res[m]["closed"])] * 2, "--", color=plotting.COLORS[1], lw=1.2,
                         label="closed form" if m == "ANIL" else None)
         ax.set_xticks(range(len(METHODS)), METHODS)
         ax.set_ylabel(label)
         if key == "acc":
             ax.set_ylim(0.5, 1.0)
-        else:
-            ax.legend(fontsize=7)
+    plotting.label_panels(axes)
+    plotting.figlegend(fig, axes[:1])
     return plotting.finish(fig, f"Raghu et al. Table 4 in deep linear nets: NIL vs ANIL vs MAML "
-                                f"(low-rank tasks, K={cfg['K']}; ±2 SE)")
+                                f"(low-rank tasks, $K={cfg['K']}$; $\\pm$2 SE)")
 
 
 def checks(res, cfg):

@@ -165,52 +165,74 @@ def run(cfg, ctx):
     return res
 
 
+_MARKS = {"ANIL": "o", "FO-ANIL": "s", "MAML": "^", "NAL": "D"}
+_STYLES = {"ANIL": "-", "FO-ANIL": "--", "MAML": ":", "NAL": "-."}
+
+
+def _sparse_markers(ax, y, method, color, every, rank):
+    """Markers on every ``every``-th finite point, staggered by method, so coinciding curves stay visible."""
+    t = np.arange(len(y))
+    idx = t[(t % every == (rank * every) // 3) & np.isfinite(y) & (y > 1e-15)]
+    ax.plot(idx, y[idx], _MARKS[method], color=color, ms=3.5, mfc="none" if rank else color, mew=0.9, ls="")
+
+
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(3, width=4.0)
+    # ANIL, FO-ANIL and MAML follow one trajectory here (see the module docstring): their lines coincide, so
+    # each method gets its own marker shape, placed at staggered iterations, and the panels say so.
+    fig, axes = plotting.figure(3, width="text", height=2.75)
     div = cfg["diversities"]
+    C = plotting.COLORS
     ax = axes[0]
-    styles = {"ANIL": "-", "FO-ANIL": "--", "MAML": ":", "NAL": "-."}
+    n_it = res["exact"]["ANIL"]["dist"].shape[0]
     for i, mu in enumerate(div):
-        for m in METHODS:
+        for rank, m in enumerate(METHODS):
             d = res["exact"][m]["dist"][:, i, 0]
-            ax.semilogy(d, styles[m], color=plotting.COLORS[i], lw=1.2,
-                        label=f"{m}" if i == len(div) - 1 else None)
-        t = np.arange(len(d))
-        ax.semilogy(t, 0.5 * res["theory_rate"][i] ** t, color=plotting.COLORS[i], lw=0.6, alpha=0.5)
-    ax.set_ylim(1e-15, 2)
-    ax.set_xlabel("outer iteration t")
-    ax.set_ylabel("dist(B_t, B*)")
-    ax.set_title("exact population (colours: μ_min² = " + ", ".join(f"{m:g}" for m in div) + ")", fontsize=8)
-    ax.legend(fontsize=6)
+            ax.plot(d, _STYLES[m], color=C[i], lw=1.0 if m == "ANIL" else 0.8)
+            _sparse_markers(ax, d, m, C[i], max(1, n_it // 8), rank % 3)
+        t = np.arange(n_it)
+        ax.plot(t, 0.5 * res["theory_rate"][i] ** t, color=C[i], lw=0.5, alpha=0.6)
+    ax.set_yscale("log")
+    ax.set_ylim(1e-15, 3)
+    ax.set_xlabel("outer iteration $t$")
+    ax.set_ylabel("$\\mathrm{dist}(B_t, B^*)$")
+    ax.set_title("exact population\n(ANIL, FO-ANIL, MAML coincide)", loc="left")
     ax = axes[1]
-    for m in ("ANIL", "FO-ANIL", "MAML"):
-        rates = res["exact"][m]["rate"]
-        ax.plot(np.repeat(div, rates.shape[1]), -np.log(rates.reshape(-1)), "o", mfc="none",
-                label=f"{m} (fitted)")
     grid = np.linspace(0, max(div) * 1.05, 50)
-    ax.plot(grid, -np.log(1 - cfg["beta"] * cfg["alpha"] * grid), "k-", lw=1, label="−log(1 − βαμ_min²)")
-    ax.set_xlabel("head diversity μ_min²")
-    ax.set_ylabel("decay rate −log(dist_{t+1}/dist_t)")
-    ax.set_title("rate vs head diversity", fontsize=8)
-    ax.legend(fontsize=6)
+    ax.plot(grid, -np.log(1 - cfg["beta"] * cfg["alpha"] * grid), "-", color=plotting.THEORY, lw=1)
+    span = 0.03 * max(div)
+    for rank, m in enumerate(("ANIL", "FO-ANIL", "MAML")):
+        rates = res["exact"][m]["rate"]
+        ax.plot(np.repeat(np.asarray(div) + (rank - 1) * span, rates.shape[1]), -np.log(rates.reshape(-1)),
+                _MARKS[m], color=plotting.THEORY, ms=4, mfc="none", mew=0.9, ls="")
+    ax.set_xlabel("head diversity $\\mu_\\min^2$")
+    ax.set_ylabel("decay rate $-\\log(\\mathrm{dist}_{t+1}/\\mathrm{dist}_t)$")
+    ax.set_title("fitted rate vs theory\n(methods offset in $x$)", loc="left")
     ax = axes[2]
-    for i, m in enumerate(METHODS):
+    n_st = res["stochastic"]["ANIL"]["dist"].shape[0]
+    for rank, m in enumerate(METHODS):
         d = res["stochastic"][m]["dist"]
         for j in range(d.shape[1]):
-            failed = bool(res["stochastic"][m]["failed"][j])
-            ax.semilogy(d[:, j], styles[m], color=plotting.COLORS[i], lw=1,
-                        label=(m if j == 0 else None))
-            if failed:
+            ax.plot(d[:, j], _STYLES[m], color=C[3], lw=0.8)
+            _sparse_markers(ax, d[:, j], m, C[3], max(1, n_st // 6), rank % 3)
+            if bool(res["stochastic"][m]["failed"][j]):
                 last = int(np.max(np.flatnonzero(np.isfinite(d[:, j]))))
-                ax.plot([last], [d[last, j]], "x", color=plotting.COLORS[i], ms=8,
-                        label=f"{m}: run failed (loss blow-up / rank loss)")
-    ax.set_ylim(1e-15, 2)
-    ax.set_xlabel("outer iteration t")
-    ax.set_ylabel("dist(B_t, B*)")
-    ax.set_title(f"fresh Gaussian heads, {cfg['stochastic_tasks']} tasks/step", fontsize=8)
-    ax.legend(fontsize=6)
-    return plotting.finish(fig, f"Collins et al. 2022: ANIL/MAML recover B* geometrically, NAL stalls "
-                                f"(d={cfg['d']}, k={cfg['k']}, α={cfg['alpha']:g}, β={cfg['beta']:g})")
+                ax.plot([last], [d[last, j]], "x", color=plotting.THEORY, ms=7, mew=1.5)
+    ax.set_yscale("log")
+    ax.set_ylim(1e-15, 3)
+    ax.set_xlabel("outer iteration $t$")
+    ax.set_ylabel("$\\mathrm{dist}(B_t, B^*)$")
+    ax.set_title(f"fresh Gaussian heads\n{cfg['stochastic_tasks']} tasks/step, {d.shape[1]} seeds", loc="left")
+    plotting.label_panels(axes)
+    h = plotting.handle
+    handles = [h(f"(a) $\\mu_\\min^2={mu:g}$", color=C[i], lw=1.5) for i, mu in enumerate(div)]
+    handles += [h(f"{m}", ls=_STYLES[m], marker=_MARKS[m], mfc="none" if rank % 3 else plotting.THEORY)
+                for rank, m in enumerate(METHODS)]
+    handles += [h("closed form: rate $1-\\beta\\alpha\\mu_\\min^2$ (thin)", lw=0.8),
+                h("(c) a run that failed (blow-up / rank loss)", ls="", marker="x", mew=1.5)]
+    plotting.figlegend(fig, handles=handles, labels=[x.get_label() for x in handles], ncol=3)
+    return plotting.finish(fig, f"Collins et al. 2022: ANIL/MAML recover $B^*$ geometrically, NAL stalls "
+                                f"($d={cfg['d']}$, $k={cfg['k']}$, $\\alpha={cfg['alpha']:g}$, $\\beta={cfg['beta']:g}$)")
 
 
 def checks(res, cfg):

@@ -90,9 +90,10 @@ def run(cfg, ctx):
     return dict(zip(ARCHS, ctx.map(_piece, items, desc="raghu_similarity")))
 
 
+@plotting.styled
 def plot(res, cfg):
     L = cfg["depth"]
-    fig, axes = plotting.figure(len(ARCHS), width=4.6)
+    fig, axes = plotting.figure(len(ARCHS), width="text", height=2.8, sharey=True)
     x = np.arange(1, L + 1)
     for ax, arch in zip(axes, ARCHS):
         r = res[arch]
@@ -101,15 +102,16 @@ def plot(res, cfg):
             closed = [mean_se(r[f"layer{l}"][key].reshape(-1)) for l in x]
             samp = [mean_se(r[f"layer{l}"][key + "_samples"].reshape(-1)) for l in x]
             ax.plot(x + 0.08 * (i - 0.5), [m for m, _ in closed], "-", color=c, label=f"{name}, closed form")
-            plotting.errorbars(ax, x + 0.08 * (i - 0.5), [m for m, _ in samp], [2 * s for _, s in samp], color=c,
-                               fmt="o", mfc="none", label=f"{name}, {cfg['probe']} samples (±2 SE)")
-        ax.axhline(0.9, color="gray", ls=":", lw=1)
-        ax.axhline(0.5, color="gray", ls=":", lw=1)
+            plotting.errorbars(ax, x + 0.08 * (i - 0.5), [m for m, _ in samp], [s for _, s in samp], k=2, color=c,
+                               fmt="o", mfc="none", label=f"{name}, {cfg['probe']} samples ($\\pm$2 SE)")
+        ax.axhline(0.9, color=plotting.GREY, ls=":", lw=1)
+        ax.axhline(0.5, color=plotting.GREY, ls=":", lw=1)
         ax.set_xticks(x, [f"layer {l}" if l < L else "head" for l in x])
         ax.set_ylim(-0.02, 1.05)
-        ax.set_ylabel("similarity before vs after the inner loop")
-        ax.set_title(f"{arch} body (widths {widths_of(arch, cfg)}), MAML-trained", fontsize=9)
-        ax.legend(fontsize=6, loc="lower left")
+        ax.set_title(f"{arch} body (widths {widths_of(arch, cfg)}), MAML-trained")
+    axes[0].set_ylabel("similarity before vs after the inner loop")
+    plotting.label_panels(axes)
+    plotting.figlegend(fig, axes[:1])
     return plotting.finish(fig, "Raghu et al. Fig. 2 in deep linear nets: the body barely changes, the head does")
 
 
