@@ -123,7 +123,7 @@ def main(argv=None):
             rows.append({"config": name, "backend": spec.describe(), "seconds": statistics.median(t),
                          "model_steps_per_s": work[name] / statistics.median(t),
                          "speedup_vs_numpy": statistics.median(ratios), "range": [min(ratios), max(ratios)]})
-    print(f"\n| config | backend | s per call | model-steps / s | vs numpy (median [range]) |\n|---|---|---|---|---|")
+    print("\n| config | backend | s per call | model-steps / s | vs numpy (median [range]) |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['config']} | {r['backend']} | {r['seconds']:.3f} | {r['model_steps_per_s']:,.0f} | "
               f"{r['speedup_vs_numpy']:.2f}x [{r['range'][0]:.2f}, {r['range'][1]:.2f}] |")

@@ -1,7 +1,7 @@
 """Derivation: layer gradients, Hessian-vector products and the unrolled meta-gradient of deep linear models.
 
 For ``ℓ(M) = ½ tr(M A Mᵀ) − tr(M B) + c`` and ``M = W_3 W_2 W_1`` with symbolic entries, sympy
-differentiates ℓ entry by entry and checks the closed forms used by ``linmeta.chain_rule``:
+differentiates ℓ entry by entry and checks the closed forms used by ``linmeta._chain_rule``:
 
     ∂ℓ/∂W_l = S_lᵀ G P_lᵀ,     G = M A − Bᵀ,
     (H V)_l = S_lᵀ dG P_lᵀ + dS_lᵀ G P_lᵀ + S_lᵀ G dP_lᵀ,   dG = dM A.
@@ -118,4 +118,4 @@ if __name__ == "__main__":
     derive_shallow_maml_gradient()
     print("Shallow one-step MAML: ∇F = G_q(M') (I − α A_s),  M' = M − α (M A_s − B_s^T)")
     verify()
-    print("verified against linmeta.chain_rule and linmeta.meta")
+    print("verified against linmeta._chain_rule and linmeta.meta")

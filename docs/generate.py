@@ -249,7 +249,7 @@ def documented_modules() -> dict:
         "sim": ["linmeta.sim"] + [f"linmeta.sim.{m}" for m in linmeta.sim.__all__] + ["linmeta.twolayer"],
         "engine": ["linmeta.losses", "linmeta.tasks", "linmeta.models", "linmeta.rule", "linmeta.preconditioners",
                    "linmeta.inner_loop", "linmeta.reverse", "linmeta.meta", "linmeta.train", "linmeta.stability",
-                   "linmeta.updating_kfo", "linmeta.factored", "linmeta.chain_rule"],
+                   "linmeta.updating_kfo", "linmeta._factored", "linmeta._chain_rule"],
         "experiments": ["linmeta.experiments", "linmeta.experiments.base", "linmeta.experiments.registry",
                         "linmeta.experiments.runner", "linmeta.experiments.plotting"],
     }

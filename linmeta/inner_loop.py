@@ -2,16 +2,16 @@
 
 :func:`run_inner_loop` adapts a batch of tasks at once (the task axis of the support loss), with
 no Python loop over tasks.  Every per-task layer is kept as the shared initialisation plus a
-low-rank correction (:class:`~linmeta.factored.Factored`).  The rule itself is
+low-rank correction (:class:`~linmeta._factored.Factored`).  The rule itself is
 :class:`linmeta.rule.InnerLoop`; the reverse pass through this loop is :mod:`linmeta.reverse`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .chain_rule import LayerCalculus
+from ._chain_rule import LayerCalculus
 from ._backend import namespace
-from .factored import Factored
+from ._factored import Factored
 from .rule import InnerLoop
 
 
@@ -19,7 +19,7 @@ from .rule import InnerLoop
 class InnerTrace:
     """What the reverse pass needs from each inner step ``j``, all scaled by ``−α``.
 
-    ``calculus[j]``: the :class:`~linmeta.chain_rule.LayerCalculus` at θ^j;
+    ``calculus[j]``: the :class:`~linmeta._chain_rule.LayerCalculus` at θ^j;
     ``GP[j]``: ``−α G P_lᵀ`` for every layer (``G`` the support gradient in ``M`` at θ^j);
     ``g[j]``: ``−α`` times the per-layer support gradients (None for frozen layers), as Factored.
     """
@@ -46,7 +46,7 @@ def run_inner_loop(params, support, rule: InnerLoop, precond, phi, *, keep_trace
 
     Returns
     -------
-    adapted : list of :class:`~linmeta.factored.Factored` layers (the shared initialisation, with a
+    adapted : list of :class:`~linmeta._factored.Factored` layers (the shared initialisation, with a
         task axis of size 1, plus each task's low-rank correction); ``.dense()`` gives arrays of shape
         (*runs, T, n_l, n_{l-1}) for adapted layers and (*runs, 1, ...) for frozen ones.
     trace : :class:`InnerTrace` (only if ``keep_trace``).

@@ -22,7 +22,7 @@ from . import updating_kfo as _updating_kfo
 from . import _validate
 from ._backend import check_same_backend, is_torch, namespace, to_numpy
 from ._errors import DivergenceError
-from .chain_rule import LayerCalculus
+from ._chain_rule import LayerCalculus
 from .models import validate_params
 from .reverse import MetaGradient
 from .rule import InnerLoop
@@ -149,7 +149,7 @@ def _first_array(loss):
 
 
 def adapted_layers_unchecked(params, support, rule, precond, phi) -> list:
-    """The adapted layers (inputs trusted): a list of :class:`~linmeta.factored.Factored` (*runs, T or 1, n_l, n_{l-1})."""
+    """The adapted layers (inputs trusted): a list of :class:`~linmeta._factored.Factored` (*runs, T or 1, n_l, n_{l-1})."""
     return engine_for(precond, rule).inner_loop(params, support, rule, precond, phi)
 
 

@@ -10,7 +10,7 @@ and provides three maps used by the exact meta-gradient:
 
 ``phi_l`` is a tuple of arrays of shape ``(*runs, ...)`` (no task axis); ``g`` and
 ``v`` have shape ``(*runs, T, n, m)`` and may be dense arrays or
-:class:`~linmeta.factored.Factored` (low-rank) matrices; the result has the same
+:class:`~linmeta._factored.Factored` (low-rank) matrices; the result has the same
 kind (Meta-SGD, which does not preserve low rank, returns a dense-based Factored).
 A layer that does not adapt has ``phi_l = ()``.
 
@@ -46,7 +46,7 @@ from array_api_compat import device as array_device
 
 from . import _validate
 from ._backend import namespace
-from .factored import Factored, sum_tasks, sum_tasks_nt, sum_tasks_tn
+from ._factored import Factored, sum_tasks, sum_tasks_nt, sum_tasks_tn
 
 
 def _task(x):

@@ -11,7 +11,7 @@ Going backwards (no autodiff):
     θ̄^j = θ̄^{j+1} − α H_s(θ^j) Uᵀ(θ̄^{j+1}_adapted)      (dropped when first_order),
     φ̄  −= α ∂_φ⟨θ̄^{j+1}, U_φ(g^j)⟩,
 
-where ``H_s`` is the layer-space Hessian of the support loss (:mod:`linmeta.chain_rule`,
+where ``H_s`` is the layer-space Hessian of the support loss (:mod:`linmeta._chain_rule`,
 ``derivations/layer_calculus.py``).  Everything is batched over the task axis (and the optional
 run axis) and written against the array API, so it runs unchanged on torch tensors.
 
@@ -28,9 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import _workspace
-from .chain_rule import LayerCalculus
+from ._chain_rule import LayerCalculus
 from ._backend import namespace
-from .factored import sum_tasks
+from ._factored import sum_tasks
 from .inner_loop import run_inner_loop
 from .losses import _value_and_grad as _loss_value_and_grad
 
@@ -56,13 +56,13 @@ def query_value_and_adjoint(theta, query, _ws=None) -> tuple:
 
     Parameters
     ----------
-    theta : list of adapted layers (arrays or :class:`~linmeta.factored.Factored`), (*runs, T, n_l, n_{l-1}).
+    theta : list of adapted layers (arrays or :class:`~linmeta._factored.Factored`), (*runs, T, n_l, n_{l-1}).
     query : loss object with the same task axis.
 
     Returns
     -------
     ``(value, bar)``: the mean query loss over the tasks, shape (*runs,), and its gradient in every
-    adapted layer, per task, as :class:`~linmeta.factored.Factored` (*runs, T, n_l, n_{l-1}).
+    adapted layer, per task, as :class:`~linmeta._factored.Factored` (*runs, T, n_l, n_{l-1}).
     """
     final = LayerCalculus(theta, _ws)
     per_task, G = _loss_value_and_grad(query, final.M)

@@ -14,7 +14,7 @@ from array_api_compat import device as array_device
 
 from . import preconditioners as _pc
 from ._backend import namespace, to_numpy
-from .chain_rule import LayerCalculus
+from ._chain_rule import LayerCalculus
 from .rule import InnerLoop
 
 

@@ -19,7 +19,7 @@ make every task's layers full rank).  Going backwards through step ``j``:
 * ``θ_{j+1} = θ_j − α U(φ_j, g_j)``:  ``ḡ_j −= α Uᵀ(φ_j, θ̄_{j+1})``,  ``φ̄_j −= α V(φ_j, g_j, θ̄_{j+1})``;
 * ``φ_j = φ_{j−1} + α² V(φ_{j−1}, g_{j−1}, g_j)`` (``j ≥ 1``): ``φ̄_{j−1} = φ̄_j + α² ∂_φV*[φ̄_j]``,
   ``ḡ_j += α² ∂_bV*[φ̄_j]``, ``ḡ_{j−1} += α² ∂_aV*[φ̄_j]`` (the last one carried to the next step);
-* ``g_j = ∇ℓ(θ_j)``: ``θ̄_j = θ̄_{j+1} + H_j ḡ_j`` (layer-space Hessian, :mod:`linmeta.chain_rule`).
+* ``g_j = ∇ℓ(θ_j)``: ``θ̄_j = θ̄_{j+1} + H_j ḡ_j`` (layer-space Hessian, :mod:`linmeta._chain_rule`).
 
 ``V`` is the φ-gradient of ``s(φ, a, b) = ⟨b, L̃ a R̃⟩``, so its adjoints are second derivatives of ``s``
 (:func:`second_order`; checked against complex-step differences and torch autograd in the tests).
@@ -29,8 +29,8 @@ make every task's layers full rank).  Going backwards through step ``j``:
 from __future__ import annotations
 
 from ._backend import namespace
-from .chain_rule import LayerCalculus
-from .factored import Factored
+from ._chain_rule import LayerCalculus
+from ._factored import Factored
 from .reverse import MetaGradient, query_value_and_adjoint
 
 
@@ -126,7 +126,7 @@ def inner_loop(params, support, rule, precond, phi, *, keep_trace: bool = False)
 
     Returns
     -------
-    adapted layers : list of :class:`~linmeta.factored.Factored` with dense bases (*runs, T, n_l, n_{l-1})
+    adapted layers : list of :class:`~linmeta._factored.Factored` with dense bases (*runs, T, n_l, n_{l-1})
         (frozen layers keep a task axis of size 1);
     trace : only if ``keep_trace``, a list over steps ``j`` of ``(calc, G, g, phi_j)``.
     """

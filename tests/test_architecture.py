@@ -30,7 +30,7 @@ LAYERS = [
     ("models", ["linmeta.models"]),
     ("rule", ["linmeta.rule"]),
     ("theory", ["linmeta.theory*"]),
-    ("engine calculus", ["linmeta.factored", "linmeta.chain_rule", "linmeta._*"]),
+    ("engine calculus", ["linmeta._factored", "linmeta._chain_rule", "linmeta._*"]),
     ("preconditioners", ["linmeta.preconditioners"]),
     ("inner loop", ["linmeta.inner_loop"]),
     ("reverse pass", ["linmeta.reverse", "linmeta.updating_kfo"]),
@@ -46,7 +46,7 @@ LAYERS = [
     ("cli", ["linmeta.cli", "linmeta.__main__"]),
 ]
 FRAMEWORK = set(LAYERS[-3][1])
-ENGINE = ["linmeta.factored", "linmeta.chain_rule", "linmeta.preconditioners", "linmeta.inner_loop", "linmeta.reverse",
+ENGINE = ["linmeta._factored", "linmeta._chain_rule", "linmeta.preconditioners", "linmeta.inner_loop", "linmeta.reverse",
           "linmeta.updating_kfo", "linmeta.meta", "linmeta.stability", "linmeta.train", "linmeta.reptile"]
 THEORY_MAY_IMPORT = {"linmeta._validate", "linmeta.tasks", "linmeta.models", "linmeta.rule", "linmeta.losses"}
 # what drawing random numbers looks like: generator methods and sampler calls (attributes), seed helpers (names)

@@ -1,9 +1,9 @@
-"""Layer-space gradients and Hessian-vector products (linmeta.chain_rule)."""
+"""Layer-space gradients and Hessian-vector products (linmeta._chain_rule)."""
 import numpy as np
 import pytest
 
 import linmeta as lm
-from linmeta.chain_rule import LayerCalculus
+from linmeta._chain_rule import LayerCalculus
 
 from .helpers import complex_step_grad, rel_err
 

@@ -1,7 +1,7 @@
-"""Low-rank per-task matrices (linmeta.factored)."""
+"""Low-rank per-task matrices (linmeta._factored)."""
 import numpy as np
 
-from linmeta.factored import Factored, sum_tasks, sum_tasks_nt, sum_tasks_tn
+from linmeta._factored import Factored, sum_tasks, sum_tasks_nt, sum_tasks_tn
 
 from .helpers import rel_err
 

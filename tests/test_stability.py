@@ -2,7 +2,7 @@
 import numpy as np
 
 import linmeta as lm
-from linmeta.chain_rule import LayerCalculus
+from linmeta._chain_rule import LayerCalculus
 from linmeta.stability import curvature_max, inner_step_bound
 
 

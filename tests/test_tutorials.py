@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 PUBLIC_MODULES = re.compile(r"^linmeta(\.(theory|sim)(\.[a-z_][a-z0-9_]*)?|\.experiments(\.(base|registry|runner|"
                             r"plotting))?)?$")
-ENGINE = {"meta", "inner_loop", "reverse", "train", "factored", "chain_rule", "preconditioners", "updating_kfo",
+ENGINE = {"meta", "inner_loop", "reverse", "train", "_factored", "_chain_rule", "preconditioners", "updating_kfo",
           "stability", "losses", "tasks", "models", "rule", "cache", "progress", "cli"}
 
 

@@ -22,11 +22,11 @@ through the full ``n_l x d`` prefix products:
 * ``E_l = dG P_lᵀ + G dP_lᵀ`` by one bottom-up recursion, ``E_{l+1} = E_l W_lᵀ + (G P_lᵀ) V_lᵀ``
   (``dP_{l+1} = V_l P_l + W_l dP_l``), so that ``(H V)_l = S_lᵀ E_l + dS_lᵀ (G P_lᵀ)``.
 
-Each step of a recursion is one sum of a few large operations (:func:`~linmeta.factored.sum_products`),
+Each step of a recursion is one sum of a few large operations (:func:`~linmeta._factored.sum_products`),
 and the reverse pass gets ``−α H V`` from ``−α G P_lᵀ`` directly (:meth:`LayerCalculus.scaled_hvp`).
 
 Gradients and Hessian-vector products come out as outer products of thin
-matrices, kept factored (:class:`~linmeta.factored.Factored`); layers may be
+matrices, kept factored (:class:`~linmeta._factored.Factored`); layers may be
 factored too (the shared initialisation plus each task's low-rank inner-loop
 correction).  So a gradient or a Hessian-vector product costs O(L · out · n · r)
 per task, with r the correction's rank, instead of O(L · n³).
@@ -36,7 +36,7 @@ Everything broadcasts over leading (run, task) axes.
 from __future__ import annotations
 
 from ._backend import namespace
-from .factored import Factored, sum_products
+from ._factored import Factored, sum_products
 
 
 def _add(a, b):
@@ -56,7 +56,7 @@ class LayerCalculus:
 
     Parameters
     ----------
-    params : sequence of arrays ``(*lead, n_{l+1}, n_l)`` or :class:`~linmeta.factored.Factored`
+    params : sequence of arrays ``(*lead, n_{l+1}, n_l)`` or :class:`~linmeta._factored.Factored`
         (lead axes broadcast).
     ws : optional :class:`~linmeta._workspace.Workspace` that receives the long-lived products
         (``S``, ``M``, :meth:`below`, the Hessian terms); the engine passes one, callers outside
