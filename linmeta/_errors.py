@@ -19,6 +19,7 @@ class DivergenceError(RuntimeError):
 
     def __init__(self, step, last_finite_loss, bound, alpha, detail=""):
         self.step, self.last_finite_loss, self.inner_step_bound, self.alpha = step, last_finite_loss, bound, alpha
+        self._detail = detail
         bound_text = np.array2string(np.asarray(bound), precision=4)
         if step is None:
             msg = (f"the inner loop diverged{detail}; inner-step stability bound 2/lambda_max = {bound_text} "
@@ -30,3 +31,7 @@ class DivergenceError(RuntimeError):
                    f"inner-step stability bound 2/lambda_max = {bound_text} (alpha = {alpha}). "
                    "Lower the outer learning rate or the inner step alpha.")
         super().__init__(msg)
+
+    def __reduce__(self):
+        # pickles with its constructor arguments, so it travels intact from worker processes
+        return type(self), (self.step, self.last_finite_loss, self.inner_step_bound, self.alpha, self._detail)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = "linmeta"
@@ -87,20 +86,40 @@ def closure(roots, graph: dict) -> set:
     return seen
 
 
-@lru_cache(maxsize=None)
+def _signature(paths) -> tuple:
+    """What identifies the current contents of ``paths`` cheaply: each file's size and modification time."""
+    out = []
+    for path in paths:
+        st = Path(path).stat()
+        out.append((str(path), st.st_mtime_ns, st.st_size))
+    return tuple(out)
+
+
+_STATE: dict = {}
+
+
 def _package_state():
-    return import_graph(), module_files()
+    """The package's import graph and files, re-read whenever a source file changed (size or mtime)."""
+    files = module_files()
+    sig = _signature(files.values())
+    if _STATE.get("sig") != sig:
+        _STATE.update(sig=sig, graph=import_graph(), files=files, fingerprints={})
+    return _STATE["graph"], _STATE["files"], sig
 
 
-@lru_cache(maxsize=None)
 def source_fingerprint(module_name: str, module_file: str | None = None) -> str:
     """sha256 (20 hex digits) of the source a module depends on: itself and its linmeta import closure.
 
     ``module_name`` is a linmeta module (``linmeta.experiments.arnold_depth``), or any other module
     whose ``module_file`` is given (an experiment outside the package): then its file is hashed
-    together with the closure of the linmeta modules it imports.
+    together with the closure of the linmeta modules it imports.  Fingerprints are cached per process
+    and recomputed when a source file's size or modification time changes, so an edit is seen at once.
     """
-    graph, files = _package_state()
+    graph, files, sig = _package_state()
+    key = (module_name, module_file, None if module_file is None else _signature([module_file]))
+    hit = _STATE["fingerprints"].get(key)
+    if hit is not None:
+        return hit
     digest = hashlib.sha256()
     if module_name in graph:
         roots = {module_name}
@@ -111,4 +130,5 @@ def source_fingerprint(module_name: str, module_file: str | None = None) -> str:
         digest.update(module_name.encode() + b"\0" + Path(module_file).read_bytes() + b"\0")
     for name in sorted(closure(roots, graph)):
         digest.update(name.encode() + b"\0" + files[name].read_bytes() + b"\0")
-    return digest.hexdigest()[:20]
+    out = _STATE["fingerprints"][key] = digest.hexdigest()[:20]
+    return out

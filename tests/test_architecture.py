@@ -195,5 +195,4 @@ def test_source_fingerprint_follows_the_import_closure(tmp_path):
     ext.write_text("from linmeta.theory import shallow\n")
     a = _imports.source_fingerprint("my_claims", str(ext))
     ext.write_text("from linmeta.theory import shallow  # edited\n")
-    _imports.source_fingerprint.cache_clear()
     assert _imports.source_fingerprint("my_claims", str(ext)) != a

@@ -26,7 +26,6 @@ differ in hardness and the hard tasks' optima are tightly packed (``D/R_H`` larg
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from .. import InnerLoop, init_deep_linear, meta_train, to_numpy
 
@@ -205,6 +204,8 @@ def checks(res, cfg):
     cells = len(cfg["ratios"]) * len(cfg["distances"])
     # k from the family-wise level over the cells (Bonferroni), Student's t with seeds − 1 degrees of freedom
     # because each cell's SE is itself estimated from its seeds
+    from scipy.stats import t as student_t  # imported on use: scipy.stats is slow to import
+
     k = float(student_t.isf(cfg["family_wise"] / (2 * cells), cfg["seeds"] - 1))
     for method, name in (("maml", "MAML"), ("nal", "NAL")):
         m, se = mean_se(res["sim"][method]["excess"], axis=-1)

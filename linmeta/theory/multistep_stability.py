@@ -60,7 +60,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import brentq
 
 from .. import _validate
 
@@ -223,7 +222,7 @@ def stable_intervals(hessians, steps: int, beta: float, alpha_max: float, weight
             continue
         if m[i + 1] == 0.0:
             continue
-        edges.append(brentq(f, a[i], a[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
+        edges.append(_brentq()(f, a[i], a[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
     out, start = [], a[0] if m[0] > 0 else None
     for e in edges:
         if start is None:
@@ -289,7 +288,7 @@ def scaling_limit(hessians, weights=None) -> float:
     i = int(idx[0])
     if i == 0:
         return float(s_grid[0])
-    return float(brentq(f, s_grid[i - 1], s_grid[i], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
+    return float(_brentq()(f, s_grid[i - 1], s_grid[i], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500))
 
 
 def _two_point_args(lam_pos, lam_neg, p_pos):
@@ -342,3 +341,10 @@ def smoothness_bound(L: float, alpha, steps: int):
     steps = _validate.positive_int("steps", steps, allow_zero=True)
     out = L * (1.0 + a * L) ** (2 * steps)
     return float(out) if out.ndim == 0 else out
+
+
+def _brentq():
+    """scipy's Brent root finder, imported on first use (scipy.optimize costs about 0.5 s to import)."""
+    from scipy.optimize import brentq
+
+    return brentq

@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from .. import _validate
 from ..tasks import TaskBatch, mixture_components
@@ -227,6 +226,8 @@ def optimal_alpha(family, K: int | None, steps: int, bracket=(0.0, None)) -> tup
     hi = _validate.finite_float("bracket[1]", bracket[1]) if bracket[1] is not None else 2.0 / lam
     if not hi > lo:
         raise ValueError(f"bracket must have low < high, got ({lo}, {hi})")
+    from scipy.optimize import minimize_scalar  # imported on use: scipy.optimize costs 0.5 s to import
+
     res = minimize_scalar(lambda a: shallow_floor(family, K, a, steps), bounds=(lo, hi),
                           method="bounded", options={"xatol": 1e-10 * hi})
     return float(res.x), float(res.fun)
