@@ -32,18 +32,9 @@ from math import comb
 import numpy as np
 
 from .. import _validate
+from .wick import perfect_matchings
 
 MAX_FACTORS = 8  # (2n-1)!! matchings: 2,027,025 at n = 8; beyond that, use Monte Carlo
-
-
-def _matchings(items):
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for i, partner in enumerate(rest):
-        for m in _matchings(rest[:i] + rest[i + 1 :]):
-            yield [(first, partner)] + m
 
 
 @lru_cache(maxsize=None)
@@ -60,7 +51,7 @@ def _plans(n: int) -> tuple:
         chain[2 * i - 1] = (2 * i, (i, False))
         chain[2 * i] = (2 * i - 1, (i, True))
     plans = []
-    for mu in _matchings(occ):
+    for mu in perfect_matchings(tuple(occ)):
         partner = {}
         for a, b in mu:
             partner[a], partner[b] = b, a

@@ -97,6 +97,7 @@ import numpy as np
 from numpy.polynomial import Polynomial
 
 from .. import _validate
+from .wick import perfect_matchings
 
 METHODS = ("corrected", "gaussian")
 
@@ -208,20 +209,10 @@ def _wishart_plan(powers: tuple) -> tuple:
         return len({find(x) for x in range(n_labels)})
 
     counts = {}
-    for match in _matchings(tuple(range(len(factors)))):
+    for match in perfect_matchings(tuple(range(len(factors)))):
         key = (classes(match, 0), classes(match, 1))
         counts[key] = counts.get(key, 0) + 1
     return tuple((c, a, b) for (a, b), c in sorted(counts.items()))
-
-
-def _matchings(items):
-    if not items:
-        yield ()
-        return
-    first, rest = items[0], items[1:]
-    for i, partner in enumerate(rest):
-        for m in _matchings(rest[:i] + rest[i + 1:]):
-            yield ((first, partner),) + m
 
 
 def wishart_trace_moment(powers, n: int, p: int) -> float:

@@ -84,13 +84,14 @@ def _check_word(name, word, n_constants=None):
                 raise ValueError(f"{name}[{j}] refers to constants[{index}], but there are {n_constants} constants")
 
 
-def _matchings(items):
+def perfect_matchings(items):
+    """Every perfect matching of ``items`` (an even-length tuple) as a tuple of pairs, each once."""
     if not items:
         yield ()
         return
     first, rest = items[0], items[1:]
     for i, partner in enumerate(rest):
-        for m in _matchings(rest[:i] + rest[i + 1:]):
+        for m in perfect_matchings(rest[:i] + rest[i + 1:]):
             yield ((first, partner),) + m
 
 
@@ -138,8 +139,8 @@ def plan(pattern: tuple) -> tuple:
     flip = {"L": "R", "R": "L"}
 
     plans = Counter()
-    for mx in _matchings(by_kind["X"]):
-        for me in _matchings(by_kind["E"]):
+    for mx in perfect_matchings(by_kind["X"]):
+        for me in perfect_matchings(by_kind["E"]):
             parent = {b: b for b in k_bonds}
 
             def find(b):
