@@ -183,7 +183,7 @@ def checks(res, cfg):
 EXPERIMENT = Experiment(
     name="arnold_step_size",
     paper="Arnold et al. 2021",
-    figure="P11 (implicit meta-optimizer)",
+    figure="§4 (the learned step size of the implicit meta-optimizer)",
     claim="During MAML meta-training the implicit preconditioner of a deep linear net grows from a small fixed "
           "step to the step that minimises the one-step meta-loss, which a shallow model cannot do.",
     params=PARAMS,

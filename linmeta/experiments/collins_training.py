@@ -10,7 +10,7 @@ with that path, the final (polished) initialisations with the closed-form optima
 gain achieved by the learned initialisations (Monte Carlo on fresh tasks) with the formula.
 The outer iterations each objective needs to reach a tolerance follow.
 
-Part 2 (conditioning, P9).  A single non-isotropic Σ for all tasks (so both optima are
+Part 2 (conditioning; claim collins-landscape.conditioning).  A single non-isotropic Σ for all tasks (so both optima are
 E[w*]): with Σ = diag(0.1, 0.99), α = 1 the MAML Hessian is far worse conditioned than NAL's
 (κ 818 vs 9.9); with Σ = diag(0.2, 0.5) it is better (1.02 vs 2.5).  The engine's Hessians
 match the formulas, and SGD at step 1/λ_max(H) needs correspondingly many iterations.
@@ -56,7 +56,7 @@ PARAMS = {
     "hess_tasks": Param(int, 200, 500, low=1, high=100_000, help="tasks per batch for the sampled Hessian"),
 }
 
-EXAMPLES = {"ill": (0.1, 0.99), "well": (0.2, 0.5)}  # Σ = diag(·), research note §4
+EXAMPLES = {"ill": (0.1, 0.99), "well": (0.2, 0.5)}  # Σ = diag(·): an ill- and a well-conditioned example
 
 
 def _tc(cfg) -> landscape.TwoCluster:
@@ -278,7 +278,7 @@ def plot(res, cfg):
     ax.axhline(cfg["cond_tol"], color="k", ls=":", lw=1, label="tolerance")
     ax.plot([], [], "o", ms=3, color=plotting.GREY, label="SGD, mean over runs (points)")
     ax.set(xscale="log", yscale="log", xlabel="outer SGD step (lr $=1/\\lambda_\\max(H)$)", ylabel=dist,
-           title="conditioning can go either way (P9)")
+           title="conditioning can go either way")
     ax.set_ylim(1e-4, 2)
     ax = axes[2]
     for i, o in enumerate(("maml", "nal")):

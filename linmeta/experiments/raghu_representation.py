@@ -289,7 +289,7 @@ def checks(res, cfg):
 
 EXPERIMENT = Experiment(
     name="raghu_representation",
-    paper="Collins et al. 2022",
+    paper="Collins, Mokhtari, Oh & Shakkottai 2022",
     figure="Thm. (ANIL/MAML representation learning)",
     claim="ANIL and MAML recover the shared representation geometrically at rate 1 − βαμ_min²; NAL does not.",
     params=PARAMS,
