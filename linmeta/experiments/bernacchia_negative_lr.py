@@ -174,61 +174,74 @@ def run(cfg, ctx):
     return res
 
 
-def _panel(ax, x, sim, se, lines, xlabel, title, mark=None, color=None):
-    C = plotting.COLORS
-    ax.plot(x, lines["corrected"], color=color or C[0], label="closed form")
-    ax.plot(x, lines["gaussian"], color=color or C[0], ls="--", lw=1, label="Gaussian-row form")
-    plotting.errorbars(ax, x, sim, se, color="k", ms=3, label="simulation ± SE")
+def _panel(ax, x, sim, se, lines, xlabel, title, color, mark=None):
+    ax.plot(x, lines["corrected"], color=color)
+    ax.plot(x, lines["gaussian"], color=color, ls="--", lw=0.9)
+    plotting.errorbars(ax, x, sim, se, color="k", ms=2.5)
     if mark is not None:
-        ax.axvline(mark, color=C[3], ls=":", lw=1, label=f"optimum {mark:.3f}")
-    ax.axvline(0, color="0.7", lw=0.6)
-    ax.set(xlabel=xlabel, ylabel="test loss", title=title)
-    ax.legend(fontsize=6)
+        ax.axvline(mark, color=plotting.OKABE_ITO["purple"], ls=":", lw=1.1)
+    ax.axvline(0, color="0.8", lw=0.6, zorder=0)
+    ax.set(xlabel=xlabel, title=title)
 
 
+def _tick(label: str) -> str:
+    """A variant label ("σ=0.5", "n_v=4") in mathtext."""
+    name, value = label.split("=") if "=" in label else (label, None)
+    sym = {"σ": r"\sigma", "ν": r"\nu", "m": "m", "n_v": "n_v"}.get(name)
+    return label if sym is None or value is None else f"${sym}={value}$"
+
+
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(3, 2, width=4.4, height=3.4)
-    titles = {"over": f"m n_v = {cfg['m'] * cfg['n_v']} < p = {cfg['p']}",
-              "under": f"m n_v = {cfg['m_under'] * cfg['n_v']} > p = {cfg['p']}"}
+    fig, axes = plotting.figure(3, 2, width="text", height=4.6)
+    colors = {"over": plotting.COLORS[0], "under": plotting.COLORS[1]}
+    regime_label = {"over": f"$mn_v = {cfg['m'] * cfg['n_v']} < p = {cfg['p']}$",
+                    "under": f"$mn_v = {cfg['m_under'] * cfg['n_v']} > p = {cfg['p']}$"}
     for row, regime in enumerate(REGIMES):
         r = res[regime]
         at, ar = np.asarray(r["alpha_t"]), np.asarray(r["alpha_r"])
         it0, ir0 = _index(at, cfg["alpha_t_fixed"]), _index(ar, cfg["alpha_r_fixed"])
         th = {m: np.asarray(v) for m, v in r["theory"].items()}
-        _panel(axes[3 * row], ar, r["loss_mean"][it0], r["loss_se"][it0], {m: v[it0] for m, v in th.items()}, "α_r",
-               f"{'ac'[row]}) vary α_r, α_t = {cfg['alpha_t_fixed']:g} ({titles[regime]})", r["alpha_r_star"])
-        _panel(axes[3 * row + 1], at, r["loss_mean"][:, ir0], r["loss_se"][:, ir0], {m: v[:, ir0] for m, v in th.items()},
-               "α_t", f"{'bd'[row]}) vary α_t, α_r = {cfg['alpha_r_fixed']:g} ({titles[regime]})", r["alpha_t_star"])
+        _panel(axes[3 * row], ar, r["loss_mean"][it0], r["loss_se"][it0], {m: v[it0] for m, v in th.items()},
+               r"adaptation rate $\alpha_r$", f"vary $\\alpha_r$ ($\\alpha_t = {cfg['alpha_t_fixed']:g}$)",
+               colors[regime], r["alpha_r_star"])
+        _panel(axes[3 * row + 1], at, r["loss_mean"][:, ir0], r["loss_se"][:, ir0],
+               {m: v[:, ir0] for m, v in th.items()}, r"training rate $\alpha_t$",
+               f"vary $\\alpha_t$ ($\\alpha_r = {cfg['alpha_r_fixed']:g}$)", colors[regime], r["alpha_t_star"])
+        axes[3 * row].set_ylabel(f"{regime_label[regime]}\ntest loss")
     ax = axes[2]
     for i, regime in enumerate(REGIMES):
         r = res[regime]
         at = np.asarray(r["alpha_t"])
         B = np.asarray(r["B"]["corrected"])
         rel, se = np.asarray(r["err2_mean"]) / B - 1, np.asarray(r["err2_se"]) / B
-        plotting.errorbars(ax, at + 0.01 * (i - 0.5), 100 * rel, 100 * se, color=plotting.COLORS[i], ms=3,
-                           label=f"{titles[regime]}: closed form")
+        plotting.errorbars(ax, at + 0.01 * (i - 0.5), 100 * rel, 100 * se, color=colors[regime], ms=2.5)
         relg = np.asarray(r["err2_mean"]) / np.asarray(r["B"]["gaussian"]) - 1
-        ax.plot(at, 100 * relg, "x", color=plotting.COLORS[i], ms=4, label=f"{titles[regime]}: Gaussian-row form")
+        ax.plot(at, 100 * relg, "x", color=colors[regime], ms=3.5, mew=0.9)
     ax.axhline(0, color="k", lw=0.6)
-    ax.set(xlabel="α_t", ylabel="simulated / closed-form B − 1 (%)",
-           title="e) error of B = E|ω̂ − w₀|² (diagnostic)")
-    ax.legend(fontsize=6)
+    ax.set(xlabel=r"training rate $\alpha_t$", ylabel="simulated / closed − 1 (%)",
+           title=r"$B = E\,|\hat\omega - w_0|^2$ (diagnostic)")
     ax = axes[5]
     names = list(dict.fromkeys([k for regime in REGIMES for k in res[regime]["opt"]]))
     for i, regime in enumerate(REGIMES):
         opt = res[regime]["opt"]
-        x = np.array([names.index(k) for k in opt]) + 0.15 * (i - 0.5)
-        ax.plot(x, [o["theory"] for o in opt.values()], "_", ms=14, mew=2, color=plotting.COLORS[i],
-                label=f"{titles[regime]}: closed form")
+        x = np.array([names.index(k) for k in opt]) + 0.18 * (i - 0.5)
+        ax.plot(x, [o["theory"] for o in opt.values()], "_", ms=8, mew=1.5, color=colors[regime])
         plotting.errorbars(ax, x, [o["sim"] for o in opt.values()], [o["se"] for o in opt.values()],
-                           color=plotting.COLORS[i], ms=3, label=f"{titles[regime]}: simulated minimiser of B")
-    ax.set_xticks(range(len(names)), names, rotation=45, fontsize=7)
-    ax.set(ylabel="optimal training rate α_t*", title="f) α_t* when one parameter changes")
-    lo, hi = ax.get_ylim()
-    ax.set_ylim(lo, hi + 0.6 * (hi - lo))                       # room for the legend above the points
-    ax.legend(fontsize=6, loc="upper left")
-    return plotting.finish(fig, "Bernacchia 2021, Fig. 2: the optimal adaptation rate is positive, the optimal training "
-                                "rate negative (closed form: lines; simulation: points ± SE)")
+                           color=colors[regime], ms=2.5)
+    ax.set_xticks(range(len(names)), [_tick(n) for n in names], rotation=90)
+    ax.set(ylabel=r"optimal training rate $\alpha_t^*$", title="one parameter changed")
+    plotting.label_panels(axes[[0, 1, 2, 3, 4, 5]])
+    h = plotting.handle
+    plotting.figlegend(fig, handles=[
+        h(f"closed form, {regime_label['over']}", color=colors["over"]),
+        h(f"closed form, {regime_label['under']}", color=colors["under"]),
+        h("Gaussian-row form", ls="--", lw=0.9), h("simulation ± SE", ls="none", marker="o"),
+        h("closed-form optimum", color=plotting.OKABE_ITO["purple"], ls=":"),
+        h("(c) Gaussian-row form", ls="none", marker="x"), h(r"(f) closed-form $\alpha_t^*$", ls="none", marker="_",
+                                                             ms=8, mew=1.5)], ncol=4)
+    return plotting.finish(fig, "Bernacchia 2021, Fig. 2: the optimal adaptation rate is positive, the optimal "
+                                "training rate negative (closed form: lines; simulation: points ± SE)")
 
 
 def _worst(name, theory, mean, se, k=4.0):

@@ -219,56 +219,69 @@ def _grad_se(r):
     return nrm, np.einsum("nrd,nd->nr", diff, u).std(1, ddof=1) / np.sqrt(diff.shape[1])
 
 
+EXACT_LABELS = {"alpha*lam = 1": r"$\alpha\lambda = 1$",
+                "k even, alpha(l1+l2) = 2": "$k$ even,\n" r"$\alpha(\lambda_1 + \lambda_2) = 2$"}
+"""Mathtext labels of the exact-vanishing cases in the figure (the others are plain words)."""
+
+
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(3, 2, width=4.6, height=3.5)
+    fig, axes = plotting.figure(3, 2, width="text", height=6.2)
     C = plotting.COLORS
+    below = plotting.legend_below
+    bias = r"$\|w_{\rm FO} - w_{\rm MAML}\|$"
     ax = axes[0]
     ch = res["curve_h"]
-    ax.plot(ch["x"], ch["k1"], "-", color=C[0], label="closed form, k = 1")
-    ax.plot(ch["x"], ch["k2"], "--", color=C[1], label="closed form, k = 2")
+    ax.plot(ch["x"], ch["k1"], "-", color=C[0], label="closed form, $k = 1$")
+    ax.plot(ch["x"], ch["k2"], "--", color=C[1], label="closed form, $k = 2$")
     n, se = _norm_se(res["h"])
-    plotting.errorbars(ax, res["h"]["x"], n, se, color="k", label=f"SGD, k = {cfg['steps']} ({cfg['runs']} runs)")
-    ax.set(xlabel="Hessian spread h  (λ = λ̄(1 ∓ h))", ylabel="‖w_FO − w_MAML‖",
-           title=f"bias vs Hessian spread (D = {cfg['D']:g}, α = {cfg['alpha']:g})")
-    ax.legend(fontsize=6)
+    plotting.errorbars(ax, res["h"]["x"], n, se, color="k", label=f"SGD, $k = {cfg['steps']}$ ({cfg['runs']} runs)")
+    ax.set(xlabel=r"Hessian spread $h$ ($\lambda = \bar\lambda(1 \mp h)$)", ylabel=bias,
+           title=f"vs Hessian spread ($D = {cfg['D']:g}$, $\\alpha = {cfg['alpha']:g}$)")
+    below(fig, [ax])
     ax = axes[1]
     ax.plot(res["curve_D"]["x"], res["curve_D"]["norm"], "-", color=C[0], label="closed form")
     n, se = _norm_se(res["D"])
     plotting.errorbars(ax, res["D"]["x"], n, se, color="k", label="SGD")
-    ax.set(xlabel="optimum distance D = ‖μ₁ − μ₂‖", ylabel="‖w_FO − w_MAML‖",
-           title=f"bias vs optimum spread (h = {cfg['h']:g}): linear, 0 at D = 0")
-    ax.legend(fontsize=6)
+    ax.set(xlabel=r"optimum distance $D = \|\mu_1 - \mu_2\|$", ylabel=bias,
+           title=f"vs optimum spread ($h = {cfg['h']:g}$): linear")
+    below(fig, [ax])
     ax = axes[2]
     ca = res["curve_alpha"]
     for k, ls in ((1, "-"), (2, "--"), (3, "-.")):
-        ax.plot(ca["x"], ca[f"k{k}"], ls, color=C[k - 1], label=f"closed form κ·D, k = {k}")
-    ax.plot(ca["x"], ca["first_order"], ":", color="0.4", label=f"first order kα…, k = {cfg['steps']}")
+        ax.plot(ca["x"], ca[f"k{k}"], ls, color=C[k - 1], label=f"closed form, $k = {k}$")
+    ax.plot(ca["x"], ca["first_order"], ":", color="0.4", label=f"first order in $\\alpha$, $k = {cfg['steps']}$")
     m, se = _paired(res["alpha"])
-    plotting.errorbars(ax, res["alpha"]["x"], m[:, 0], se[:, 0], color="k", label=f"SGD (signed, e₁), k = {cfg['steps']}")
+    plotting.errorbars(ax, res["alpha"]["x"], m[:, 0], se[:, 0], color="k", label=f"SGD, $k = {cfg['steps']}$")
     ax.axhline(0, color="0.6", lw=0.6)
-    ax.set(xlabel="inner step α", ylabel="signed bias along μ₁ − μ₂", title="bias is O(α) (α λ_max < 1 shown)")
-    ax.legend(fontsize=6)
+    ax.set(xlabel=r"inner step $\alpha$ ($\alpha\lambda_{\max} < 1$)", ylabel=r"signed bias along $\mu_1 - \mu_2$",
+           title=r"the bias is $O(\alpha)$")
+    below(fig, [ax], ncol=2)
     ax = axes[3]
-    ax.plot(ch["x"], ch["grad"], "-", color=C[2], label="closed form ‖∇F_MAML(w_FO)‖")
-    ax.plot(ch["x"], ch["excess"], "-", color=C[3], label="closed form F_MAML(w_FO) − min F")
+    ax.plot(ch["x"], ch["grad"], "-", color=C[2], label=r"$\|\nabla F_{\rm MAML}(w_{\rm FO})\|$, closed form")
+    ax.plot(ch["x"], ch["excess"], "-", color=C[3], label=r"$F_{\rm MAML}(w_{\rm FO}) - \min F$, closed form")
     g, gse = _grad_se(res["h"])
-    plotting.errorbars(ax, res["h"]["x"], g, gse, color=C[2], label="SGD: ‖(w̄_FO − w̄_MAML) H‖")
+    plotting.errorbars(ax, res["h"]["x"], g, gse, color=C[2], label=r"SGD: $\|(\bar w_{\rm FO} - \bar w_{\rm MAML}) H\|$")
     m, _ = _paired(res["h"])
     exc = 0.5 * np.einsum("nd,nde,ne->n", m, res["h"]["hessian"], m)
-    ax.plot(res["h"]["x"], exc, "s", color=C[3], ms=4, label="½ b̄ H b̄ (SGD b̄)")
-    ax.set(xlabel="Hessian spread h", ylabel="at the FO-MAML fixed point",
-           title="FO-MAML stalls where the MAML gradient is not zero")
-    ax.legend(fontsize=6)
+    ax.plot(res["h"]["x"], exc, "s", color=C[3], ms=3.5, label=r"SGD: $\frac{1}{2}\bar b^\top H \bar b$")
+    ax.set(xlabel="Hessian spread $h$", ylabel="at the FO-MAML fixed point",
+           title="where FO-MAML stops")
+    below(fig, [ax])
     ax = axes[4]
-    for key, col, lab in (("aniso", C[0], f"population, k = {cfg['steps']}"),
-                          ("kshot", C[4], f"K = {cfg['kshot_K']}, k = {cfg['kshot_steps']}")):
+    for key, col, lab in (("aniso", C[0], f"population, $k = {cfg['steps']}$"),
+                          ("kshot", C[4], f"$K = {cfg['kshot_K']}$, $k = {cfg['kshot_steps']}$")):
         r = res[key]
-        ax.plot(r["maml"][0, :, 0], r["maml"][0, :, 1], "o", ms=3, color=col, alpha=0.5, label=f"SGD MAML runs ({lab})")
-        ax.plot(r["fo"][0, :, 0], r["fo"][0, :, 1], "^", ms=3, color=col, alpha=0.5, label="SGD FO-MAML runs")
-        ax.plot(*r["theory_maml"][0], "*", ms=13, mec="k", color=col, label="closed-form w_MAML")
-        ax.plot(*r["theory_fo"][0], "P", ms=11, mec="k", color=col, label="closed-form w_FO")
-    ax.set(xlabel="w[0]", ylabel="w[1]", title=f"non-isotropic types (centres {ANISO['mu1']}, {ANISO['mu2']})")
-    ax.legend(fontsize=5, loc="lower right")
+        ax.plot(r["maml"][0, :, 0], r["maml"][0, :, 1], "o", ms=2.5, color=col, alpha=0.5, mew=0, label=f"{lab}")
+        ax.plot(r["fo"][0, :, 0], r["fo"][0, :, 1], "^", ms=2.5, color=col, alpha=0.5, mew=0)
+        ax.plot(*r["theory_maml"][0], "*", ms=9, mec="k", mew=0.6, color=col)
+        ax.plot(*r["theory_fo"][0], "P", ms=7, mec="k", mew=0.6, color=col)
+    ax.set(xlabel="$w_1$", ylabel="$w_2$", title="anisotropic task types")
+    h = plotting.handle
+    below(fig, [ax], ncol=2, extra=[h("SGD MAML runs", ls="none", marker="o", color="0.4"),
+                                    h("SGD FO-MAML runs", ls="none", marker="^", color="0.4"),
+                                    h(r"closed-form $w_{\rm MAML}$", ls="none", marker="*", color="0.4", ms=8, mec="k"),
+                                    h(r"closed-form $w_{\rm FO}$", ls="none", marker="P", color="0.4", ms=6, mec="k")])
     ax = axes[5]
     vals, ths = [], []
     for i, _ in enumerate(EXACT_CASES):
@@ -277,13 +290,14 @@ def plot(res, cfg):
         ths.append(np.linalg.norm(e["theory_fo"] - e["theory_maml"]))
     y = np.arange(len(EXACT_CASES))
     ax.barh(y, np.maximum(vals, 1e-18), color=C[0], alpha=0.6, label="engine, full-batch GD")
-    ax.plot(np.maximum(ths, 1e-18), y, "k|", ms=14, mew=2, label="closed form")
-    ax.set_yticks(y, EXACT_CASES, fontsize=6)
-    ax.set(xscale="log", xlabel="‖w_FO − w_MAML‖ (floored at 1e-18)", title="exact vanishing (fixed task sets)")
+    ax.plot(np.maximum(ths, 1e-18), y, "k|", ms=10, mew=1.5, label="closed form")
+    ax.set_yticks(y, [EXACT_LABELS.get(c, c) for c in EXACT_CASES])
+    ax.set(xscale="log", xlabel=bias + r" (floored at $10^{-18}$)", title="exact zeros (fixed tasks)")
     ax.set_xlim(1e-18, 1)
-    ax.legend(fontsize=6)
-    return plotting.finish(fig, "Fallah, Mokhtari & Ozdaglar: FO-MAML's fixed point is biased by O(α × heterogeneity); "
-                                "the bias vanishes exactly for a shared Hessian or identical optima")
+    below(fig, [ax])
+    plotting.label_panels(axes)
+    return plotting.finish(fig, r"Fallah, Mokhtari & Ozdaglar: FO-MAML's fixed point is biased by $O(\alpha)$ × "
+                                "heterogeneity; the bias vanishes exactly for a shared Hessian or identical optima")
 
 
 # --------------------------------------------------------------------------- checks

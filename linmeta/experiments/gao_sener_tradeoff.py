@@ -182,33 +182,34 @@ def _alpha_index(res, a):
     return int(np.argmin(np.abs(np.asarray(res["alphas"]) - a)))
 
 
+@plotting.styled
 def plot(res, cfg):
     pa = list(cfg["plot_alphas"])
-    fig, axes = plotting.figure(4, len(pa), width=2.9, height=2.9)
+    fig, axes = plotting.figure(4, len(pa), width="text", height=1.0 + 1.45 * len(pa), sharex=True, sharey=True)
     Ms, Ns = np.asarray(res["Ms"]), np.asarray(res["Ns"])
     im = None
+    columns = (("exact", "pre", "before the step: exact"), ("mc", "pre", "before the step: Monte Carlo"),
+               ("exact", "post", "after the step: exact"), ("mc", "post", "after the step: Monte Carlo"))
     for row, a in enumerate(pa):
         j = _alpha_index(res, a)
-        for col, (version, key, title) in enumerate((("exact", "pre", "before step, exact"),
-                                                     ("mc", "pre", "before step, Monte Carlo"),
-                                                     ("exact", "post", "after step, exact"),
-                                                     ("mc", "post", "after step, Monte Carlo"))):
+        for col, (version, key, title) in enumerate(columns):
             ax = axes[row * 4 + col]
             P = np.asarray(res[version][key])[:, :, j]
             im = ax.imshow(P, origin="lower", cmap="RdBu_r", vmin=0, vmax=1, aspect="auto")
             if P.shape[0] > 1 and P.shape[1] > 1:
                 ax.contour(P, levels=[0.5], colors="k", linewidths=0.8)
-            ax.set_xticks(range(len(Ns)), [str(n) for n in Ns], fontsize=6, rotation=90)
-            ax.set_yticks(range(len(Ms)), [str(m) for m in Ms], fontsize=6)
-            ax.set_title(f"α = {a:g}: {title}", fontsize=8)
+            ax.set_xticks(range(len(Ns)), [str(n) for n in Ns])
+            ax.set_yticks(range(len(Ms)), [str(m) for m in Ms])
+            if row == 0:
+                ax.set_title(title)
             if col == 0:
-                ax.set_ylabel("tasks M")
+                ax.set_ylabel(f"$\\alpha = {a:g}$\ntasks $M$")
             if row == len(pa) - 1:
-                ax.set_xlabel("points N")
-    fig.colorbar(im, ax=list(axes), shrink=0.6, label="P(MAML loss < DRS loss)")
-    fig.suptitle(f"Gao & Sener 2020 (p = {cfg['p']}, β = {cfg['beta']:g}, {cfg['trials']} trials per cell): where MAML "
-                 "beats DRS; exact expected losses next to their Monte Carlo ones (black: P = 0.5)", fontsize=9)
-    return fig
+                ax.set_xlabel("points per task $N$")
+    plotting.colorbar(fig, im, list(axes), label="P(MAML loss < DRS loss)", shrink=0.8)
+    return plotting.finish(fig, f"Gao & Sener 2020 ($p = {cfg['p']}$, $\\beta = {cfg['beta']:g}$, {cfg['trials']} "
+                                "trials per cell): where MAML beats DRS, exact expected losses beside their Monte "
+                                "Carlo estimates (black line: P = 0.5)")
 
 
 def family_k(n: int, level: float = 1e-3) -> float:

@@ -216,81 +216,95 @@ def _shade(color):
     return ListedColormap([(1, 1, 1, 0), to_rgba(color, 0.2)])
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(3, 2, width=4.6, height=3.6)
+    from matplotlib.patches import Patch
+
+    fig, axes = plotting.figure(3, 2, width="text", height=6.0)
     C = plotting.COLORS
     Ns = res["Ns"]
     nN, aN = res["region_N"], res["region_alpha"]
-    titles = {"nonconvex": f"non-convex: λ₁ ∈ {{{cfg['lam_pos']:g}, {cfg['lam_neg']:g}}}",
-              "convex": f"convex: λ₁ ∈ {{{cfg['lam_pos']:g}, {-cfg['lam_neg']:g}}}"}
+    lp, ln = cfg["lam_pos"], cfg["lam_neg"]
+    titles = {"nonconvex": f"non-convex: $\\lambda \\in \\{{{lp:g}, {ln:g}\\}}$, $\\beta = {cfg['beta']:g}$",
+              "convex": f"convex: $\\lambda \\in \\{{{lp:g}, {-ln:g}\\}}$, $\\beta = {cfg['beta']:g}$"}
     for ax, s, col in zip(axes[:2], ("nonconvex", "convex"), (C[0], C[1])):
         r = res[s]
         edges = np.r_[nN - 0.5, nN[-1] + 0.5]
         ax.pcolormesh(np.maximum(edges, 0.75), aN, r["region"].T[:-1, :].astype(float), cmap=_shade(col), vmin=0,
                       vmax=1, shading="flat", rasterized=True)
-        ax.plot(Ns, r["theory"], "-", color=col, lw=1.5, label="closed form α_c(N)")
+        ax.plot(Ns, r["theory"], "-", color=col, lw=1.5, label=r"closed form $\alpha_c(N)$")
         m, h = _mid(r)
         plotting.errorbars(ax, Ns, m, h, color="k", ms=3, label="engine: bisection bracket")
         if s == "nonconvex":
-            ax.plot(Ns, r["limit"] / Ns, "--", color="0.3", lw=1, label=f"s*/N, s* = {r['limit']:.3f}")
+            ax.plot(Ns, r["limit"] / Ns, "--", color="0.3", lw=1, label=f"$s^*/N$, $s^* = {r['limit']:.3f}$")
         else:
-            ax.axhline(r["convex_limit"], ls="--", color="0.3", lw=1, label=f"2/Λ = {r['convex_limit']:.3g}")
-        ax.set(xscale="log", yscale="log", xlabel="inner steps N", ylabel="inner step α",
-               title=titles[s] + f", β = {cfg['beta']:g}")
-        ax.text(0.03, 0.04, "shaded: outer GD converges (closed form)", transform=ax.transAxes, fontsize=6)
-        ax.legend(fontsize=6, loc="upper right")
+            ax.axhline(r["convex_limit"], ls="--", color="0.3", lw=1, label=f"$2/\\Lambda = {r['convex_limit']:.3g}$")
+        ax.set(xscale="log", yscale="log", xlabel="inner steps $N$", ylabel=r"inner step $\alpha$", title=titles[s])
+        plotting.legend_below(fig, [ax], ncol=1,
+                              extra=[Patch(color=col, alpha=0.2, lw=0, label="outer GD converges (closed form)")])
     ax = axes[2]
-    for s, col, lab in (("nonconvex", C[0], "non-convex"), ("rotated", C[2], "rotated (d=3)"),
+    for s, col, lab in (("nonconvex", C[0], "non-convex"), ("rotated", C[2], "rotated ($d = 3$)"),
                         ("convex", C[1], "convex")):
         r = res[s]
-        ax.plot(Ns, Ns * r["theory"], "-", color=col, label=f"{lab}: N·α_c, closed form")
+        ax.plot(Ns, Ns * r["theory"], "-", color=col, label=lab)
         m, h = _mid(r)
         plotting.errorbars(ax, Ns, Ns * m, Ns * h, color=col, ms=3)
         if np.isfinite(r["limit"]):
             ax.axhline(r["limit"], color=col, ls="--", lw=0.8)
-    ax.plot(Ns, Ns * res["convex"]["convex_limit"], ":", color=C[1], lw=1, label="convex: 2N/Λ")
-    ax.set(xscale="log", yscale="log", xlabel="inner steps N", ylabel="N · α_c(N)",
-           title="α·N is constant at the boundary only with negative curvature")
-    ax.legend(fontsize=6)
+    ax.plot(Ns, Ns * res["convex"]["convex_limit"], ":", color=C[1], lw=1, label=r"convex: $2N/\Lambda$")
+    ax.set(xscale="log", yscale="log", xlabel="inner steps $N$", ylabel=r"$N\,\alpha_c(N)$",
+           title=r"$N\alpha_c$: flat iff non-convex")
+    plotting.legend_below(fig, [ax], ncol=2, extra=[plotting.handle("closed form"),
+                                                    plotting.handle("engine", ls="none", marker="o"),
+                                                    plotting.handle(r"limit $s^*$", ls="--", lw=0.8)])
     ax = axes[3]
     rr = res["rate"]
-    ax.plot(rr["fine_alpha"], rr["fine"], "-", color=C[0], label="closed form max|1 − βμ_j|")
-    ax.plot(rr["alpha"], rr["sim"], "o", ms=3, color="k", label="engine: measured growth per step")
+    ax.plot(rr["fine_alpha"], rr["fine"], "-", color=C[0], label=r"closed form $\max_j|1 - \beta\mu_j|$")
+    ax.plot(rr["alpha"], rr["sim"], "o", ms=3, color="k", label="engine: growth per outer step")
     ax.axhline(1.0, color="0.5", lw=0.8)
     ax.axvline(res["nonconvex"]["theory"][list(Ns).index(cfg["rate_N"])] if cfg["rate_N"] in list(Ns) else np.nan,
-               color=C[3], ls=":", label="α_c")
-    ax.set(xscale="log", xlabel="inner step α", ylabel="outer contraction ρ",
-           title=f"non-convex, N = {cfg['rate_N']}: ρ crosses 1 at α_c")
-    ax.legend(fontsize=6)
+               color=C[3], ls=":", label=r"$\alpha_c$ (closed form)")
+    ax.set(xscale="log", xlabel=r"inner step $\alpha$", ylabel=r"outer contraction $\rho$",
+           title=f"non-convex, $N = {cfg['rate_N']}$: $\\rho = 1$ at $\\alpha_c$")
+    plotting.legend_below(fig, [ax], ncol=1)
     ax = axes[4]
     spreads = [k for k in res if isinstance(k, str) and k.startswith("spread")]
     R = cfg["p_pos"] * cfg["lam_pos"] / ((1 - cfg["p_pos"]) * -cfg["lam_neg"])
     for i, s in enumerate(["nonconvex"] + spreads):
         r = res[s]
         spread = r["lam_max"] - r["lam_min"]
-        col = C[(i + 4) % len(C)]
+        col = (C[4], C[5], C[3], C[2])[i % 4]
         pp = cfg["p_pos"] if s == "nonconvex" else cfg["spread_p"][int(s[6:])]
-        ax.plot(Ns, Ns * r["theory"] * spread, "-", color=col, label=f"p₊={pp:g}, λ₋={r['lam_min']:.3g}: αN(λ₊−λ₋)")
-        ax.plot(Ns, Ns * r["theory"] * r["lam_max"], ":", color=col, label=f"p₊={pp:g}: αNλ_max")
+        ax.plot(Ns, Ns * r["theory"] * spread, "-", color=col, label=f"$p_+ = {pp:g}$, $\\lambda_- = {r['lam_min']:.3g}$")
+        ax.plot(Ns, Ns * r["theory"] * r["lam_max"], ":", color=col)
         if "lo" in r:
             m, h = _mid(r)
             plotting.errorbars(ax, Ns, Ns * m * spread, Ns * h * spread, color=col, ms=3)
-    ax.axhline(0.5 * np.log(R), color="k", ls="--", lw=0.8, label=f"½ ln R = {0.5 * np.log(R):.3f}")
+    ax.axhline(0.5 * np.log(R), color="k", ls="--", lw=0.8, label=f"$\\frac{{1}}{{2}}\\ln R = {0.5 * np.log(R):.3f}$")
     ax.set_ylim(0, None)
-    ax.set(xscale="log", xlabel="inner steps N", ylabel="boundary constant",
-           title=f"same R = {R:.3g}: α·N·(λ₊−λ₋) → ½ ln R, α·N·λ_max varies")
-    ax.legend(fontsize=5, loc="lower right", ncol=2)
+    ax.set(xscale="log", xlabel="inner steps $N$", ylabel="boundary constant",
+           title=f"same $R = {R:.3g}$, other spreads")
+    plotting.legend_below(fig, [ax], ncol=2, extra=[
+        plotting.handle(r"$\alpha_c N(\lambda_+ - \lambda_-)$"), plotting.handle(r"$\alpha_c N \lambda_{\max}$", ls=":")])
     ax = axes[5]
-    for s, col in (("nonconvex", C[0]), ("convex", C[1]), ("rotated", C[2])):
+    for s, col, lab in (("nonconvex", C[0], "non-convex"), ("convex", C[1], "convex"), ("rotated", C[2], "rotated")):
         r = res[s]
         m, h = _mid(r)
-        ax.plot(Ns, np.abs(m - r["theory"]) / r["theory"], "o-", color=col, ms=3, label=f"{s}: |α_sim − α_c|/α_c")
+        ax.plot(Ns, np.abs(m - r["theory"]) / r["theory"], "o-", color=col, ms=3, label=lab)
         ax.plot(Ns, h / r["theory"], ":", color=col, lw=1)
-    ax.set(xscale="log", yscale="log", xlabel="inner steps N", ylabel="relative error",
-           title="engine vs closed form (dotted: bracket half-width)")
-    ax.legend(fontsize=6)
-    return plotting.finish(fig, "Ji, Yang & Liang: N-step MAML meta-training on quadratic tasks — the stable inner step "
-                                "shrinks like 1/N only when some task has negative curvature")
+    ax.set(xscale="log", yscale="log", xlabel="inner steps $N$", ylabel="relative error",
+           title="engine vs closed form")
+    plotting.legend_below(fig, [ax], ncol=2, extra=[
+        plotting.handle(r"$|\alpha_{\rm engine} - \alpha_c|/\alpha_c$", marker="o"),
+        plotting.handle("bracket half-width", ls=":")])
+    from matplotlib.ticker import NullFormatter
+
+    for ax in axes[[0, 1, 2, 4, 5]]:  # inner steps N on a log axis: tick the simulated N, written plainly
+        ax.set_xticks(Ns, [str(n) for n in Ns])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    plotting.label_panels(axes)
+    return plotting.finish(fig, "Ji, Yang & Liang: N-step MAML meta-training on quadratic tasks; the stable inner "
+                                "step shrinks like 1/N only when some task has negative curvature")
 
 
 # --------------------------------------------------------------------------- checks

@@ -233,74 +233,87 @@ def run(cfg, ctx):
 LABELS = {"convex_ls": "convex: least squares from w₀", "convex_step": "convex: best single step from w₀",
           "maml_net_head": "MAML net: head fit, best step", "reptile_net_head": "Reptile net: head fit, best step",
           "maml_net_own": "MAML net: its own inner step (α)"}
+FIG_LABELS = {"convex_ls": r"convex: least squares from $w_0$", "convex_step": r"convex: best single step from $w_0$",
+              "maml_net_head": "MAML net: head fit, best step", "reptile_net_head": "Reptile net: head fit, best step",
+              "maml_net_own": r"MAML net: its own inner step $\alpha$"}
+NET_LABELS = {"maml_net": "MAML net", "reptile_net": "Reptile net"}
 
 
+@plotting.styled
 def plot(res, cfg):
-    fig, axes = plotting.figure(3, 2, width=5.0, height=3.7)
+    from matplotlib.ticker import NullFormatter
+
+    fig, axes = plotting.figure(3, 2, width="text", height=6.0)
     C = plotting.COLORS
+    below, h = plotting.legend_below, plotting.handle
     z = 0.5 * cfg["c"] ** 2
     ax = axes[0]
     cv = res["curves"]
-    for i, key in enumerate(LABELS):
-        ax.plot(cv["n"], cv[key] / z, "-", color=C[i], lw=1.2, label=LABELS[key] + " (closed form)")
+    for i, key in enumerate(FIG_LABELS):
+        ax.plot(cv["n"], cv[key] / z, "-", color=C[i], lw=1.2, label=FIG_LABELS[key])
         m = res[key]["mc_mean"].mean(1) / z
         se = np.sqrt(np.sum(res[key]["mc_se"] ** 2, axis=1)) / res[key]["mc_se"].shape[1] / z
         ok = np.isfinite(res[key]["theory"]).all(axis=-1) if res[key]["theory"].ndim > 1 else np.isfinite(res[key]["theory"])
-        plotting.errorbars(ax, res["n"][ok], m[ok], se[ok], color=C[i], ms=3)
-    ax.plot(cv["n"], cv["projection"] / z, "k--", lw=1, label="exact projection uuᵀ, best step: 2/(n+2)")
-    ax.axvline(cfg["d"], color="0.6", ls=":", lw=1)
-    ax.text(cfg["d"], 1.02, " n = d", fontsize=7, color="0.4")
-    ax.set(xscale="log", yscale="log", xlabel="new-task samples n", ylabel="new-task error / zero predictor",
-           title=f"d = {cfg['d']}: the convex learner plateaus until n ≈ d")
+        plotting.errorbars(ax, res["n"][ok], m[ok], se[ok], color=C[i], ms=2.5)
+    ax.plot(cv["n"], cv["projection"] / z, "k--", lw=1, label=r"exact projection $uu^\top$: $2/(n+2)$")
+    ax.axvline(cfg["d"], color="0.6", ls=":", lw=1, label=f"$n = d = {cfg['d']}$")
+    ax.set(xscale="log", yscale="log", xlabel="new-task samples $n$", ylabel="new-task error / zero predictor",
+           title="convex: a plateau until $n \\approx d$")
     ax.set_ylim(max(1e-3, 0.3 * np.nanmin(cv["projection"] / z)), 2.0)
-    ax.legend(fontsize=5.5, loc="lower left")
+    below(fig, [ax], extra=[h("closed form"), h("Monte Carlo ± SE", ls="none", marker="o")])
     ax = axes[1]
     for i, model in enumerate(MODELS):
         r = res[model]
         steps = r["align_steps"][: r["align"].shape[0]]
-        plotting.band(ax, steps, r["align"], color=C[i + 2], axis=1, label=f"{model.replace('_', ' ')} (mean ± SE)")
-    ax.axhline(1.0, color="k", ls="--", lw=0.8, label="limit: W₁ᵀW₁ ∝ uuᵀ")
-    ax.axhline(1 / np.sqrt(cfg["d"]), color="0.5", ls=":", lw=0.8, label="random direction ~ 1/√d")
-    ax.set(xscale="log", xlabel="meta-training step", ylabel="|⟨v₁(W₁), u⟩|",
-           title="first layer's top singular vector aligns with u")
-    ax.legend(fontsize=6)
+        plotting.band(ax, steps, r["align"], color=C[i + 2], axis=1, label=f"{NET_LABELS[model]} (mean ± SE)")
+    ax.axhline(1.0, color="k", ls="--", lw=0.8, label=r"limit: $W_1^\top W_1 \propto uu^\top$")
+    ax.axhline(1 / np.sqrt(cfg["d"]), color="0.5", ls=":", lw=0.8, label=r"random direction, $1/\sqrt{d}$")
+    ax.set(xscale="log", xlabel="meta-training step", ylabel=r"$|\langle v_1(W_1), u\rangle|$",
+           title=r"$W_1$ aligns with $u$")
+    below(fig, [ax])
     ax = axes[2]
     sc, ds = res["sample_complexity"], res["d_list"]
     for i, key in enumerate(("convex_ls", "convex_step", "maml_net_head", "reptile_net_head")):
-        ax.plot(ds, sc[key], "o-", color=C[i], ms=4, label=LABELS[key])
-    ax.plot(ds, sc["projection"], "k--", label="exact projection (d-free)")
-    ax.set(xscale="log", yscale="log", xlabel="input dimension d", ylabel=f"samples to error ≤ {cfg['eps']:g}·½c²",
-           title="ε-sample complexity: ∝ d convex, O(1) nets")
-    ax.legend(fontsize=6)
+        ax.plot(ds, sc[key], "o-", color=C[i], ms=3, label=FIG_LABELS[key])
+    ax.plot(ds, sc["projection"], "k--", label="exact projection (free of $d$)")
+    ax.set(xscale="log", yscale="log", xlabel="input dimension $d$",
+           ylabel=f"samples to error $\\leq {cfg['eps']:g} \\cdot c^2/2$",
+           title=r"samples needed, $\varepsilon$-level")
+    ax.set_xticks(ds, [str(d) for d in ds])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    plotting.plain_log_ticks(ax.yaxis)
+    below(fig, [ax])
     ax = axes[3]
     for i, model in enumerate(MODELS):
         spec = res[model]["gram_spectrum"]  # (R, d) descending
         k = np.arange(1, spec.shape[1] + 1)
         ax.plot(k, spec.T / spec[:, :1].T, ".-", color=C[i + 2], alpha=0.6, lw=0.8)
-        ax.plot([], [], ".-", color=C[i + 2], label=f"{model.replace('_', ' ')}: eigenvalues of W₁ᵀW₁ / top")
-    ax.set(yscale="log", xlabel="index", ylabel="relative eigenvalue",
-           title=f"spectrum of the learned Gram W₁ᵀW₁ (each run; rank ≤ width {cfg['width']})")
+        ax.plot([], [], ".-", color=C[i + 2], label=NET_LABELS[model])
+    ax.set(yscale="log", xlabel="eigenvalue index", ylabel=r"eigenvalue of $W_1^\top W_1$ / top",
+           title=f"Gram spectra (rank $\\leq {cfg['width']}$)")
     ax.set_ylim(1e-6, 2)
-    ax.text(0.35, 0.9, f"MAML: α uᵀW₁ᵀW₁u = {np.mean(res['maml_net']['gamma']):.3f}, γ*(K) = {res['gamma_star']:.3f}",
-            transform=ax.transAxes, fontsize=6)
-    ax.legend(fontsize=6)
+    below(fig, [ax], ncol=2)
     ax = axes[4]
     for i, model in enumerate(MODELS):
         r = res[model]
         steps = r["align_steps"][: r["gram_ratio"].shape[0]]
-        plotting.band(ax, steps, r["gram_ratio"], color=C[i + 2], axis=1, label=model.replace("_", " "))
-    ax.set(xscale="log", yscale="log", xlabel="meta-training step", ylabel="λ₂/λ₁ of W₁ᵀW₁",
-           title="how close the learned Gram is to rank one")
-    ax.legend(fontsize=6)
+        plotting.band(ax, steps, r["gram_ratio"], color=C[i + 2], axis=1, label=f"{NET_LABELS[model]} (mean ± SE)")
+    ax.set(xscale="log", yscale="log", xlabel="meta-training step", ylabel=r"$\lambda_2/\lambda_1$ of $W_1^\top W_1$",
+           title="the Gram approaches rank one")
+    below(fig, [ax])
     ax = axes[5]
     x = np.arange(res["maml_net"]["gamma"].size)
-    ax.plot(x, res["maml_net"]["gamma"], "o", color=C[2], label="MAML net: α uᵀ(W₁ᵀW₁ + ‖W₂‖²I)u per run")
-    ax.plot(x, res["reptile_net"]["gamma"], "s", color=C[3], label="Reptile net: the same at kα")
-    ax.axhline(res["gamma_star"], color="k", ls="--", label=f"γ*(K = {cfg['K']}) = {res['gamma_star']:.3f} (MAML optimum)")
-    ax.set(xlabel="run", ylabel="step along u", title="the learned step along u")
-    ax.legend(fontsize=6)
-    return plotting.finish(fig, "Saunshi et al.: regressors on one line — a learned initialisation knows nothing of u, "
-                                "a meta-learned first layer projects onto it")
+    ax.plot(x, res["maml_net"]["gamma"], "o", color=C[2],
+            label=r"MAML net: $\alpha\, u^\top(W_1^\top W_1 + \|W_2\|^2 I)u$")
+    ax.plot(x, res["reptile_net"]["gamma"], "s", color=C[3], label=r"Reptile net: the same at $k\alpha$")
+    ax.axhline(res["gamma_star"], color="k", ls="--",
+               label=f"MAML optimum $\\gamma^*(K = {cfg['K']}) = {res['gamma_star']:.3f}$")
+    ax.set(xlabel="run", ylabel=r"step along $u$", title="the learned step along $u$")
+    ax.set_xticks(x)
+    below(fig, [ax])
+    plotting.label_panels(axes)
+    return plotting.finish(fig, "Saunshi et al.: regressors on one line; a learned initialisation knows nothing of "
+                                "$u$, a meta-learned first layer projects onto it")
 
 
 # --------------------------------------------------------------------------- checks
