@@ -40,7 +40,7 @@ curvature spectra ``λ_ij`` alone.  Derived consequences (Λ = max_i λ_max(H_i)
    ``Σ_i p_i λ_ij e^{−2sλ_ij}``, i.e. the minimiser of the moment generating function ``Σ_i p_i e^{−2sλ_ij}``,
    unique by log-convexity).  Hence ``α_c(N) ≈ s*/N``: **α·N ≈ const at the boundary**, the inner step
    must shrink like 1/N.  For one direction with two curvatures ``λ₊ > 0 > λ₋`` (weights ``p₊, p₋``)
-   everything is explicit: with ``R = p₊λ₊ / (p₋|λ₋|) > 1`` and ``ρ = R^{1/(2N)}``,
+   everything is explicit: with ``R = p₊λ₊ / (p₋|λ₋|) > 1`` and ``ρ = R^{1/(2N)}``::
 
        α_c(N) = (ρ − 1) / (ρ λ₊ + |λ₋|),        N α_c(N) → s* = ln R / (2 (λ₊ + |λ₋|)),
 

@@ -8,6 +8,7 @@ All expectations below are exact for every finite n and d (``derivations/separat
 **Convex side: a linear model with a learned initialisation w₀.**  Every expectation depends on w₀
 only through ``E‖w₀ − w*‖² = c² + ‖w₀‖²`` (the task mean is zero), so the best initialisation is
 ``w₀ = 0`` whatever the within-task learner — the initialisation carries no information about u.
+
 * Least squares run to convergence from w₀ (gradient descent's limit, the interpolant closest to w₀):
   ``½[(1 − n/d)(c² + ‖w₀‖²) + σ² n/(d − n − 1)]`` for ``n ≤ d − 2`` and ``½ σ² d/(n − d − 1)`` for
   ``n ≥ d + 2`` (noiseless: ``½(1 − n/d)₊ (c² + ‖w₀‖²)``).  With ``w₀ = 0`` the error falls only
@@ -15,6 +16,7 @@ only through ``E‖w₀ − w*‖² = c² + ‖w₀‖²`` (the task mean is zer
 * One gradient step of size α: ``½[(c² + ‖w₀‖²)((1 − α)² + α²(d + 1)/n) + α²σ²d/n]``; at the best
   step ``α*(n) = c̃²/(c̃²(1 + (d + 1)/n) + σ²d/n)`` (``c̃² = c² + ‖w₀‖²``) it is ``½c̃²(1 − α*)``, i.e.
   ``½c² (d + 1)/(n + d + 1)`` noiseless at w₀ = 0.
+
 **Non-convex side: a learned first layer.**  A deep linear net with end-to-end map ``M = 0`` whose
 one-step adaptation moves ``M`` by ``ĝ P`` (``ĝ = w*ᵀΣ̂ + εᵀX/n`` the negative support gradient)
 has the error (exact, for any symmetric P):
