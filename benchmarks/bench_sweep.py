@@ -31,7 +31,7 @@ from linmeta.experiments import collins_phase_diagram as pd
 from linmeta.sim.families import TwoClusterRuns
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_meta_gradient import machine  # noqa: E402
+from bench_meta_gradient import blas_info, machine  # noqa: E402
 
 
 def backends():
@@ -94,7 +94,7 @@ def main(argv=None):
     specs = backends()
     problem = sweep_problem(args.runs)
     cases = {"standard": lambda s: standard(s, args.steps), "sweep": lambda s: sweep(s, args.steps, problem)}
-    print(json.dumps({"machine": machine(), "runs": args.runs, "steps": args.steps, "rounds": args.rounds}, indent=1))
+    print(json.dumps({"machine": machine(), "blas": blas_info(), "runs": args.runs, "steps": args.steps, "rounds": args.rounds}, indent=1))
     # correctness first: every backend against numpy
     for name, fn in cases.items():
         ref, _ = fn(specs[0])
@@ -128,7 +128,8 @@ def main(argv=None):
         print(f"| {r['config']} | {r['backend']} | {r['seconds']:.3f} | {r['model_steps_per_s']:,.0f} | "
               f"{r['speedup_vs_numpy']:.2f}x [{r['range'][0]:.2f}, {r['range'][1]:.2f}] |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), "args": vars(args), "rows": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"machine": machine(), "blas": blas_info(), "args": vars(args),
+                                               "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
