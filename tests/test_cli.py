@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,11 +15,12 @@ import numpy as np
 import pytest
 
 import linmeta
-from linmeta import cache, cli, claims
+from linmeta import cache, claims, cli
 from linmeta.experiments import registry, runner
 from linmeta.experiments.base import holds
 
 from . import sweep_fixture
+from .helpers import isolate_registry, read_only_under
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_FILE = ROOT / "tests" / "sweep_fixture.py"
@@ -39,7 +39,7 @@ def fixture_registry(monkeypatch, tmp_path):
     exps = {"sweep_fixture": sweep_fixture.EXPERIMENT, "failing_fixture": failing}
     monkeypatch.setattr(registry, "all_experiments", lambda: exps)
     monkeypatch.setattr(registry, "_EXTRA_PATHS", [])
-    monkeypatch.delenv("LINMETA_EXPERIMENTS", raising=False)
+    monkeypatch.setenv("LINMETA_EXPERIMENTS", "")  # so that add_path's own os.environ edit is undone too
     monkeypatch.setenv("LINMETA_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("LINMETA_FIGURES", str(tmp_path / "figs"))
     monkeypatch.setenv("LINMETA_RESULTS", str(tmp_path / "results"))
@@ -49,13 +49,7 @@ def fixture_registry(monkeypatch, tmp_path):
 @pytest.fixture
 def real_registry(monkeypatch, tmp_path):
     """The real registry with isolated cache and outputs (and no leftover external paths)."""
-    monkeypatch.setattr(registry, "_EXTRA_PATHS", [])
-    monkeypatch.delenv("LINMETA_EXPERIMENTS", raising=False)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.setenv("LINMETA_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("LINMETA_FIGURES", str(tmp_path / "figs"))
-    monkeypatch.setenv("LINMETA_RESULTS", str(tmp_path / "results"))
-    registry.cache_clear()
+    isolate_registry(monkeypatch, tmp_path)
     yield tmp_path
     registry.cache_clear()
 
@@ -474,22 +468,6 @@ def test_environment_errors_are_one_line_naming_the_path(fixture_registry, capsy
     assert str(fixture_registry / "cache") in err
 
 
-def _read_only_under(monkeypatch, root: Path, code=errno.EROFS):
-    """Simulate a read-only folder ``root`` (the tests may run as root, where chmod does not stop writes)."""
-    mkstemp, unlink = tempfile.mkstemp, Path.unlink
-
-    def fake_mkstemp(*args, dir=None, **kw):
-        if dir is not None and Path(dir).resolve().is_relative_to(root.resolve()):
-            raise OSError(code, os.strerror(code), str(dir))
-        return mkstemp(*args, dir=dir, **kw)
-
-    def fake_unlink(self, *args, **kw):
-        if self.resolve().is_relative_to(root.resolve()):
-            raise OSError(code, os.strerror(code), str(self))
-        return unlink(self, *args, **kw)
-
-    monkeypatch.setattr(tempfile, "mkstemp", fake_mkstemp)
-    monkeypatch.setattr(Path, "unlink", fake_unlink)
 
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES])
@@ -499,7 +477,7 @@ def test_read_only_cache_computes_in_memory_with_a_warning(fixture_registry, cap
     capsys.readouterr()
     npz = next((fixture_registry / "cache").glob("sweep_fixture-*.npz"))
     npz.write_bytes(npz.read_bytes()[:40])  # damaged
-    _read_only_under(monkeypatch, fixture_registry / "cache", code)
+    read_only_under(monkeypatch, fixture_registry / "cache", code)
     assert cli.main(["check", "sweep_fixture", "--set", "pieces=3", "--set", "n=999"]) == 0  # nothing cached
     err = capsys.readouterr().err
     assert "linmeta: warning:" in err and "kept in memory only" in err and "Traceback" not in err

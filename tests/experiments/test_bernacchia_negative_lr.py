@@ -5,7 +5,9 @@ from matplotlib.figure import Figure
 
 from linmeta.experiments import bernacchia_negative_lr as ex
 from linmeta.experiments import runner
-from linmeta.experiments.base import Check, ConfigError
+from linmeta.experiments.base import ConfigError
+
+from ..helpers import every_check_passes
 
 TINY = {"p": 20, "n_t": 10, "m": 3, "m_under": 20, "alpha_t_points": 5, "alpha_r_points": 5, "runs": 60,
         "runs_under": 30, "tasks": 4, "chunk": 30, "opt_runs": 40, "opt_runs_under": 20, "opt_points": 15,
@@ -42,10 +44,7 @@ def test_experiment_runs_plots_and_every_check_passes(tiny):
         assert r["loss_mean"].shape == (len(r["alpha_t"]), len(r["alpha_r"]))
         assert r["alpha_t_star"] < 0 < r["alpha_r_star"]
     assert isinstance(ex.plot(res, cfg), Figure)
-    checks = ex.checks(res, cfg)
-    assert checks and all(isinstance(c, Check) for c in checks)
-    failed = [c.name for c in checks if c.kind == "check" and not c.passed]
-    assert not failed, failed
+    checks = every_check_passes(ex, res, cfg)
     assert {c.kind for c in checks} == {"check", "finding"}
 
 

@@ -5,7 +5,8 @@ from matplotlib.figure import Figure
 
 from linmeta.experiments import gao_sener_tradeoff as ex
 from linmeta.experiments import runner
-from linmeta.experiments.base import Check
+
+from ..helpers import every_check_passes
 
 TINY = {"Ms": (2, 40), "Ns": (1, 20), "alphas": (0.5, 1.0), "plot_alphas": (0.5, 1.0), "trials": 60, "mc_tasks": 200,
         "mc_inputs": 100, "check_tasks": 800}
@@ -23,10 +24,7 @@ def test_experiment_runs_plots_and_every_check_passes(tiny):
             P = np.asarray(res[version][key])
             assert P.shape == (2, 2, 2) and np.all((P >= 0) & (P <= 1))
     assert isinstance(ex.plot(res, cfg), Figure)
-    checks = ex.checks(res, cfg)
-    assert checks and all(isinstance(c, Check) for c in checks)
-    failed = [c.name for c in checks if c.kind == "check" and not c.passed]
-    assert not failed, failed
+    checks = every_check_passes(ex, res, cfg)
     assert {c.kind for c in checks} == {"check", "finding"}
 
 

@@ -10,6 +10,8 @@ from linmeta._imports import source_fingerprint
 from linmeta.experiments import registry, runner
 from linmeta.experiments.base import ConfigError, Experiment, Param
 
+from ..helpers import isolate_registry
+
 # A researcher's experiment, outside the package: one module with EXPERIMENT (the name is filled in).
 EXTERNAL = '''
 import numpy as np
@@ -50,14 +52,8 @@ EXPERIMENT = Experiment(name="{name}", paper="a researcher", figure="-", claim="
 @pytest.fixture
 def clean(monkeypatch, tmp_path):
     """The real registry with isolated storage; every module, path and cache entry a test adds is undone."""
-    monkeypatch.setattr(registry, "_EXTRA_PATHS", [])
-    monkeypatch.delenv("LINMETA_EXPERIMENTS", raising=False)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.setenv("LINMETA_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("LINMETA_FIGURES", str(tmp_path / "figs"))
-    monkeypatch.setenv("LINMETA_RESULTS", str(tmp_path / "results"))
     before = set(sys.modules)
-    registry.cache_clear()
+    isolate_registry(monkeypatch, tmp_path)
     yield tmp_path
     for name in set(sys.modules) - before:
         if name.startswith("lmext_"):

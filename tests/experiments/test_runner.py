@@ -1,10 +1,8 @@
 """Running experiments: caching, resuming a killed sweep, executors (linmeta.experiments.runner)."""
-import errno
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -18,6 +16,7 @@ from linmeta.experiments import runner
 from linmeta.experiments.base import ConfigError, Param
 
 from .. import sweep_fixture
+from ..helpers import read_only_under
 
 EXP = sweep_fixture.EXPERIMENT
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,21 +301,6 @@ def test_a_value_error_under_overrides_names_them(tmp_path):
     assert not isinstance(info.value, ConfigError)
 
 
-def _read_only(monkeypatch, root: Path, code=errno.EROFS):
-    mkstemp, unlink = tempfile.mkstemp, Path.unlink
-
-    def fake_mkstemp(*args, dir=None, **kw):
-        if dir is not None and Path(dir).resolve().is_relative_to(root.resolve()):
-            raise OSError(code, os.strerror(code), str(dir))
-        return mkstemp(*args, dir=dir, **kw)
-
-    def fake_unlink(self, *args, **kw):
-        if self.resolve().is_relative_to(root.resolve()):
-            raise OSError(code, os.strerror(code), str(self))
-        return unlink(self, *args, **kw)
-
-    monkeypatch.setattr(tempfile, "mkstemp", fake_mkstemp)
-    monkeypatch.setattr(Path, "unlink", fake_unlink)
 
 
 def test_a_corrupt_entry_in_a_read_only_cache_is_recomputed_in_memory(tmp_path, monkeypatch):
@@ -326,7 +310,7 @@ def test_a_corrupt_entry_in_a_read_only_cache_is_recomputed_in_memory(tmp_path, 
     npz.write_bytes(b"PK\x03\x04 not a zip")
     for f in (tmp_path / "pieces").rglob("*.npz"):
         f.write_bytes(b"damaged")
-    _read_only(monkeypatch, tmp_path)
+    read_only_under(monkeypatch, tmp_path)
     runner._WARNED.clear()
     with pytest.warns(cache.CacheWarning) as record:
         again, _, info = runner.run(EXP, overrides={"pieces": 3}, directory=tmp_path)

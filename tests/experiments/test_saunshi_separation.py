@@ -5,7 +5,8 @@ from matplotlib.figure import Figure
 
 from linmeta.experiments import runner
 from linmeta.experiments import saunshi_separation as ex
-from linmeta.experiments.base import Check
+
+from ..helpers import every_check_passes
 
 TINY = {"d": 6, "d_list": (6,), "width": 3, "steps": 400, "runs": 2, "runs_linear": 8, "tasks_per_step": 8,
         "n_list": (2, 4, 12),
@@ -27,10 +28,7 @@ def test_experiment_runs_plots_and_every_check_passes(tmp_path):
     fig = ex.plot(res, cfg)
     assert isinstance(fig, Figure)
     matplotlib.pyplot.close(fig)
-    checks = ex.checks(res, cfg)
-    assert checks and all(isinstance(c, Check) for c in checks)
-    failed = [c.name for c in checks if c.kind == "check" and not c.passed]
-    assert not failed, failed
+    checks = every_check_passes(ex, res, cfg)
     # deterministic: a training recomputed from scratch is bit-identical to the one in the result
     a = ex._train_piece({"cfg": cfg, "d": cfg["d"], "model": "linear"})
     assert np.array_equal(a["0"][:, 0, :], res["linear_w0"])
