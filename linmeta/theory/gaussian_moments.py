@@ -32,7 +32,7 @@ from math import comb
 import numpy as np
 
 from .. import _validate
-from .wick import perfect_matchings
+from .wick import count_components, perfect_matchings
 
 MAX_FACTORS = 8  # (2n-1)!! matchings: 2,027,025 at n = 8; beyond that, use Monte Carlo
 
@@ -56,19 +56,7 @@ def _plans(n: int) -> tuple:
         for a, b in mu:
             partner[a], partner[b] = b, a
         # groups of factors connected by the matching
-        parent = list(range(n))
-
-        def find(x):
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for a, b in mu:
-            ra, rb = find(a // 2), find(b // 2)
-            if ra != rb:
-                parent[ra] = rb
-        groups = len({find(f) for f in range(n)})
+        groups = count_components(n, [(a // 2, b // 2) for a, b in mu])
         visited = set()
         path, o = [], 0
         while True:

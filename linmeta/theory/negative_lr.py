@@ -97,7 +97,7 @@ import numpy as np
 from numpy.polynomial import Polynomial
 
 from .. import _validate
-from .wick import perfect_matchings
+from .wick import count_components, perfect_matchings
 
 METHODS = ("corrected", "gaussian")
 
@@ -194,19 +194,7 @@ def _wishart_plan(powers: tuple) -> tuple:
     n_labels = base
 
     def classes(pairs, which):
-        parent = list(range(n_labels))
-
-        def find(x):
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        for f, g in pairs:
-            a, b = find(factors[f][which]), find(factors[g][which])
-            if a != b:
-                parent[a] = b
-        return len({find(x) for x in range(n_labels)})
+        return count_components(n_labels, [(factors[f][which], factors[g][which]) for f, g in pairs])
 
     counts = {}
     for match in perfect_matchings(tuple(range(len(factors)))):

@@ -95,6 +95,26 @@ def perfect_matchings(items):
             yield ((first, partner),) + m
 
 
+def count_components(n: int, edges) -> int:
+    """The number of connected components of the graph on ``0..n-1`` with the given ``(a, b)`` edges.
+
+    Wick's theorem identifies the labels a pairing joins; each component is one free index (union-find).
+    """
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+    return len({find(x) for x in range(n)})
+
+
 def _canonical_cycle(ops: tuple) -> tuple:
     """The same trace for every rotation, and for the reversed cycle with every constant transposed."""
     rev = tuple((op[0], op[1], not op[2]) if op[0] == "C" else op for op in reversed(ops))

@@ -106,3 +106,17 @@ def test_bad_words_are_refused():
         W.expected_trace([(1.0, (W.Gauss("Y"), W.Gauss("Y", True)))], [], np.eye(2), 3)
     with pytest.raises(ValueError, match="Monte Carlo"):
         W.expected_trace([(1.0, _chain(6))], [np.eye(2)] * 6, np.eye(2), 3)
+
+
+def test_count_components_matches_scipy_on_random_graphs():
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n = int(rng.integers(1, 12))
+        m = int(rng.integers(0, 2 * n))
+        edges = [tuple(int(v) for v in rng.integers(0, n, 2)) for _ in range(m)]
+        rows, cols = (np.array([e[i] for e in edges], dtype=int) for i in (0, 1))
+        graph = coo_matrix((np.ones(m), (rows, cols)), shape=(n, n))
+        assert W.count_components(n, edges) == connected_components(graph, directed=False)[0]
