@@ -382,10 +382,26 @@ OVERRIDE_GID = "linmeta-override"
 
 
 def annotate(fig, text: str):
-    """Put ``text`` (what a run overrode) on a line above everything else in ``fig``, centred."""
-    fig.text(0.5, 1.0, text, ha="center", va="bottom", fontsize=8, color="0.25", gid=OVERRIDE_GID,
-             transform=fig.transFigure)
+    """Put ``text`` (what a run overrode) on a line of its own at the top of ``fig``, above its title.
+
+    The note becomes the first line of the figure title, so the figure's layout (constrained layout in
+    the house style) makes room for it and it overlaps nothing; the figure grows by that line's height
+    (its width, the house width, stays).  :func:`override_note` reads it back.
+    """
+    title = fig.get_suptitle()
+    old = getattr(fig, "_suptitle", None)
+    size = old.get_fontsize() if old is not None else 8.0
+    fig.set_figheight(fig.get_figheight() + 1.3 * size / 72)
+    fig.suptitle(f"{text}\n{title}" if title else text, fontsize=size)
+    fig._suptitle.set_gid(OVERRIDE_GID)
+    fig._linmeta_override = text
     return fig
+
+
+def override_note(fig) -> str | None:
+    """The override note :func:`annotate` put on ``fig`` (None for a preset figure)."""
+    note = getattr(fig, "_linmeta_override", None)
+    return note if note is not None and fig.get_suptitle().startswith(note) else None
 
 
 def _digest(result: dict) -> str:
@@ -406,8 +422,10 @@ def figure_fingerprint(exp: Experiment, result: dict, config: dict, note: str = 
 
     module = exp.plot.__module__
     plot_code = source_fingerprint(module, getattr(sys.modules.get(module), "__file__", None))
-    return cache.config_key("figure", exp.name, _digest(result), config, note, list(formats), plot_code,
-                            matplotlib.__version__, __version__)
+    # an override figure is also drawn by annotate: its code is part of what the figure depends on
+    note_code = hashlib.sha256(inspect.getsource(annotate).encode()).hexdigest()[:16] if note else ""
+    return cache.config_key("figure", exp.name, _digest(result), config, note, note_code, list(formats),
+                            plot_code, matplotlib.__version__, __version__)
 
 
 def _manifest_path(stem: Path, directory: Path) -> Path:

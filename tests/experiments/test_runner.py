@@ -208,8 +208,7 @@ def test_an_override_figure_says_what_was_overridden(tmp_path, monkeypatch):
     monkeypatch.setattr(runner.plotting, "save", lambda fig, stem, formats: drawn.append(fig) or save(fig, stem, formats))
     paths = runner.write_figure(EXP, overrides={"pieces": 3}, seed=5, directory=tmp_path)
     assert paths[0].parent == tmp_path / "results" / "sweep_fixture--quick--pieces=3--seed=5"
-    (note,) = [t for t in drawn[0].texts if t.get_gid() == runner.OVERRIDE_GID]
-    assert note.get_text() == "sweep_fixture, quick preset with pieces=3, seed=5"
+    assert runner.override_note(drawn[0]) == "sweep_fixture, quick preset with pieces=3, seed=5"
 
 
 # --------------------------------------------------------------------------- progress

@@ -300,3 +300,21 @@ def test_a_legend_beside_the_axes_covers_nothing(tmp_path):
         plotting.legend(ax, "right")
     m = _planted(tmp_path, build)
     assert not m["legend_overlaps"] and not m["outside"] and m["min_pt"] >= plotting.MIN_FONT_PT - 1e-6
+
+
+@pytest.mark.parametrize("name", ["arnold_headline", "gao_sener_tradeoff"])
+def test_an_override_note_is_drawn_inside_the_figure_and_covers_nothing(name, cache, tmp_path):
+    """The line an override run adds (runner.annotate) is on the saved page, at 7 pt or more, overlapping nothing."""
+    exp = registry.get(name)
+    tiny = importlib.import_module(f"tests.experiments.test_{name}").TINY
+    res, cfg, _ = runner.run(exp, overrides=tiny, directory=cache, progress=False)
+    fig = exp.plot(res, cfg)
+    width = fig.get_figwidth()
+    note = f"{name}, quick preset with seed=9"
+    runner.annotate(fig, note)
+    (pdf,) = plotting.save(fig, tmp_path / name, formats=("pdf",))
+    m = measure(fig, pdf.read_bytes())
+    _assert_house_style(name, m)
+    assert fig.get_figwidth() == width
+    assert any(s == note for _, s in m["sizes"]), [s for _, s in m["sizes"]][:5]
+    assert runner.override_note(fig) == note
