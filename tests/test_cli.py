@@ -37,12 +37,8 @@ def fixture_registry(monkeypatch, tmp_path):
     failing = replace(sweep_fixture.EXPERIMENT, name="failing_fixture",
                       checks=lambda res, cfg: [holds("always fails", False, 1.0, 0.0, claim=CLAIM)])
     exps = {"sweep_fixture": sweep_fixture.EXPERIMENT, "failing_fixture": failing}
+    isolate_registry(monkeypatch, tmp_path)
     monkeypatch.setattr(registry, "all_experiments", lambda: exps)
-    monkeypatch.setattr(registry, "_EXTRA_PATHS", [])
-    monkeypatch.setenv("LINMETA_EXPERIMENTS", "")  # so that add_path's own os.environ edit is undone too
-    monkeypatch.setenv("LINMETA_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("LINMETA_FIGURES", str(tmp_path / "figs"))
-    monkeypatch.setenv("LINMETA_RESULTS", str(tmp_path / "results"))
     return tmp_path
 
 

@@ -273,6 +273,6 @@ def test_cuda_sweep_matches_cpu(tmp_path, dtype):
 
     cfg = pd.EXPERIMENT.config("quick", over)
     s = cpu["sim"]["maml"]
-    tol = 2 * pd.exact_tolerance(dtype, cfg["tasks"] + 4 * cfg["d"] + 8, float(np.max(s["condition"])))
+    tol = 2 * pd.exact_tolerance(dtype, pd.step_terms(cfg), float(np.max(s["condition"])))
     assert rel_err(gpu["sim"]["maml"]["excess"], s["excess"]) <= tol
     assert all(c.passed for c in pd.checks(gpu, cfg) if c.kind == "check")

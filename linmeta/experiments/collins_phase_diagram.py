@@ -192,10 +192,15 @@ def exact_tolerance(dtype: str, terms: int, condition: float) -> float:
     return max(bound, 1e-10) if dtype == "float64" else bound
 
 
+def step_terms(cfg) -> int:
+    """The length of the longest per-run sum in one meta-gradient step (the ``n`` of :func:`exact_tolerance`)."""
+    return cfg["tasks"] + 4 * cfg["d"] + 8
+
+
 def checks(res, cfg):
     out = []
     dtype = str(res.get("run_backend", {}).get("dtype", "float64"))
-    terms = cfg["tasks"] + 4 * cfg["d"] + 8  # the per-run sums of one meta-gradient step
+    terms = step_terms(cfg)
     for method, name in (("maml", "MAML"), ("nal", "NAL")):
         s = res["sim"][method]
         tol = exact_tolerance(dtype, terms, s["condition"])

@@ -297,11 +297,8 @@ def plot(res, cfg):
     plotting.legend_below(fig, [ax], ncol=2, extra=[
         plotting.handle(r"$|\alpha_{\rm engine} - \alpha_c|/\alpha_c$", marker="o"),
         plotting.handle("bracket half-width", ls=":")])
-    from matplotlib.ticker import NullFormatter
-
-    for ax in axes[[0, 1, 2, 4, 5]]:  # inner steps N on a log axis: tick the simulated N, written plainly
-        ax.set_xticks(Ns, [str(n) for n in Ns])
-        ax.xaxis.set_minor_formatter(NullFormatter())
+    for ax in axes[[0, 1, 2, 4, 5]]:  # inner steps N on a log axis: tick the simulated N
+        plotting.ticks_at(ax.xaxis, Ns)
     plotting.label_panels(axes)
     return plotting.finish(fig, "Ji, Yang & Liang: N-step MAML meta-training on quadratic tasks; the stable inner "
                                 "step shrinks like 1/N only when some task has negative curvature")

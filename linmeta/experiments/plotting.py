@@ -332,6 +332,14 @@ def plain_log_ticks(axis, subs=(1.0, 2.0, 5.0)):
     axis.set_minor_formatter(NullFormatter())
 
 
+def ticks_at(axis, values):
+    """Major ticks at exactly ``values``, written as plain numbers, and no minor tick labels (e.g. a log axis of N)."""
+    from matplotlib.ticker import NullFormatter
+
+    axis.set_ticks(values, [f"{v:g}" for v in values])
+    axis.set_minor_formatter(NullFormatter())
+
+
 def label_panels(axes, start: str = "a"):
     """Prefix each panel's title with ``(a)``, ``(b)``, ... (the title goes to the left if it was centred)."""
     for i, ax in enumerate(axes):

@@ -392,16 +392,14 @@ def annotate(fig, text: str):
     old = getattr(fig, "_suptitle", None)
     size = old.get_fontsize() if old is not None else 8.0
     fig.set_figheight(fig.get_figheight() + 1.3 * size / 72)
-    fig.suptitle(f"{text}\n{title}" if title else text, fontsize=size)
-    fig._suptitle.set_gid(OVERRIDE_GID)
-    fig._linmeta_override = text
+    fig.suptitle(f"{text}\n{title}" if title else text, fontsize=size).set_gid(OVERRIDE_GID)
     return fig
 
 
 def override_note(fig) -> str | None:
-    """The override note :func:`annotate` put on ``fig`` (None for a preset figure)."""
-    note = getattr(fig, "_linmeta_override", None)
-    return note if note is not None and fig.get_suptitle().startswith(note) else None
+    """The override note :func:`annotate` put on ``fig``: the first line of its title (None for a preset figure)."""
+    title = getattr(fig, "_suptitle", None)
+    return title.get_text().split("\n", 1)[0] if title is not None and title.get_gid() == OVERRIDE_GID else None
 
 
 def _digest(result: dict) -> str:

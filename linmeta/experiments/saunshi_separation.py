@@ -241,8 +241,6 @@ NET_LABELS = {"maml_net": "MAML net", "reptile_net": "Reptile net"}
 
 @plotting.styled
 def plot(res, cfg):
-    from matplotlib.ticker import NullFormatter
-
     fig, axes = plotting.figure(3, 2, width="text", height=6.0)
     C = plotting.COLORS
     below, h = plotting.legend_below, plotting.handle
@@ -279,8 +277,7 @@ def plot(res, cfg):
     ax.set(xscale="log", yscale="log", xlabel="input dimension $d$",
            ylabel=f"samples to error $\\leq {cfg['eps']:g} \\cdot c^2/2$",
            title=r"samples needed, $\varepsilon$-level")
-    ax.set_xticks(ds, [str(d) for d in ds])
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    plotting.ticks_at(ax.xaxis, ds)
     plotting.plain_log_ticks(ax.yaxis)
     below(fig, [ax])
     ax = axes[3]

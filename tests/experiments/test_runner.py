@@ -300,8 +300,6 @@ def test_a_value_error_under_overrides_names_them(tmp_path):
     assert not isinstance(info.value, ConfigError)
 
 
-
-
 def test_a_corrupt_entry_in_a_read_only_cache_is_recomputed_in_memory(tmp_path, monkeypatch):
     """Issue 13, defect 16."""
     first, _, _ = runner.run(EXP, overrides={"pieces": 3}, directory=tmp_path)
